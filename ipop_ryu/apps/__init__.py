@@ -1,0 +1,1 @@
+"""Ryu applications: `ryu-manager ipop_ryu.apps.switchmode`."""

@@ -1,0 +1,156 @@
+"""IPOP switch mode for one Open vSwitch bridge: `ryu-manager ipop_ryu.apps.switchmode`.
+
+A thin shell: it feeds Ryu events, ICC datagrams and a 1 s clock into the framework-free
+`ipop_ryu.core.switchmode.SwitchMode` and carries out the intents it returns.
+"""
+import socket
+
+from ryu import cfg
+from ryu.base import app_manager
+from ryu.controller import ofp_event
+from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, \
+    set_ev_cls
+from ryu.lib import hub
+from ryu.ofproto import ofproto_v1_3
+
+from ipop_ryu.core.config import OPTIONS, ConfigError, parse
+from ipop_ryu.core.intents import IccSend
+from ipop_ryu.core.switchmode import SwitchMode
+from ipop_ryu.ofp.ryu13 import to_message
+
+CONF = cfg.CONF
+CONF.register_opts([cfg.StrOpt(name, default=default, help=help_text)
+                    for name, (default, help_text) in OPTIONS.items()], group="ipop")
+TICK_SECONDS = 1.0
+
+
+def load_options():
+    """Read [ipop] as strings and validate them; errors name the option and its file."""
+    def source(name):
+        try:
+            location = CONF.get_location(name, group="ipop")
+        except Exception:  # oslo.config raises several kinds for unset options
+            return ""
+        return (location.detail or "") if location else ""
+    return parse({name: getattr(CONF.ipop, name) for name in OPTIONS}, source)
+
+
+class SwitchModeApp(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            self.options = load_options()
+        except ConfigError as exc:
+            self.logger.error("configuration error: %s", exc)
+            raise SystemExit(2)
+        self.core = SwitchMode(self.options)
+        self.datapath = None
+        self.sock = None
+        if self.options.icc:
+            self.sock = self._bind_icc()
+
+    def _bind_icc(self):
+        address = (self.options.icc_address, self.options.icc_port)
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            self.logger.error("cannot bind ICC socket to %s:%d ([ipop] icc_address, icc_port):"
+                              " %s", address[0], address[1], exc.strerror)
+            raise SystemExit(2)
+        self.logger.info("%s: ICC on %s:%d, peers %s", self.options.node_id, *address,
+                         ", ".join(p.name for p in self.options.peers) or "none")
+        return sock
+
+    def start(self):
+        thread = super().start()
+        if self.sock is not None:
+            self.threads.append(hub.spawn(self._icc_loop))
+        self.threads.append(hub.spawn(self._tick_loop))
+        return thread
+
+    # ---- carrying out intents --------------------------------------------------------------
+    def _execute(self, intents):
+        for intent in intents:
+            if isinstance(intent, IccSend):
+                try:
+                    self.sock.sendto(intent.data, intent.addr)
+                except OSError as exc:
+                    self.core.stats["icc_send_errors"] += 1
+                    self.logger.debug("ICC send to %s failed: %s", intent.peer, exc)
+            elif self.datapath is not None:
+                self.datapath.send_msg(to_message(self.datapath, intent))
+
+    def _handle(self, event_name, call, *args):
+        """Run a core call; an unexpected error is logged and counted, never fatal."""
+        try:
+            self._execute(call(*args))
+        except Exception:
+            self.core.stats["internal_errors." + event_name] += 1
+            self.logger.exception("error while handling %s", event_name)
+
+    def _icc_loop(self):
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except OSError as exc:
+                self.logger.warning("ICC receive failed: %s", exc)
+                hub.sleep(0.1)
+                continue
+            self._handle("icc", self.core.icc_datagram, data, addr)
+
+    def _tick_loop(self):
+        while True:
+            hub.sleep(TICK_SECONDS)
+            self._handle("tick", self.core.tick)
+
+    # ---- OpenFlow events -------------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def switch_features(self, ev):
+        datapath = ev.msg.datapath
+        if self.datapath is not None and self.datapath.id != datapath.id \
+                and self.datapath.is_active:
+            self.logger.warning("ignoring a second bridge (dpid %016x); one controller serves "
+                                "one bridge", datapath.id)
+            return
+        self.datapath = datapath
+        self.logger.info("bridge %016x connected", datapath.id)
+        self._handle("switch_connected", self.core.switch_connected)
+        datapath.send_msg(datapath.ofproto_parser.OFPPortDescStatsRequest(datapath, 0))
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
+    def switch_gone(self, ev):
+        if ev.datapath is self.datapath:
+            self.logger.info("bridge %016x disconnected", ev.datapath.id or 0)
+            self.datapath = None
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def port_desc(self, ev):
+        if ev.msg.datapath is self.datapath:
+            ports = {p.port_no: _name(p.name) for p in ev.msg.body}
+            self._handle("ports", self.core.ports_changed, ports)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def port_status(self, ev):
+        msg = ev.msg
+        if msg.datapath is not self.datapath:
+            return
+        ports = dict(self.core.ports)
+        if msg.reason == msg.datapath.ofproto.OFPPR_DELETE:
+            ports.pop(msg.desc.port_no, None)
+        else:
+            ports[msg.desc.port_no] = _name(msg.desc.name)
+        self._handle("ports", self.core.ports_changed, ports)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def packet_in(self, ev):
+        msg = ev.msg
+        if msg.datapath is self.datapath:
+            self._handle("packet_in", self.core.packet_in, msg.match["in_port"], msg.data)
+
+
+def _name(name):
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else name

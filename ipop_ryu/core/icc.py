@@ -1,0 +1,137 @@
+"""ICC, the inter-controller protocol: signed, versioned JSON in one UDP datagram.
+
+    datagram = MAGIC (4 bytes "IPOP") | HMAC-SHA256(key, MAGIC | payload) (32 bytes) | payload
+    payload  = UTF-8 JSON object {"v": 1, "type": ..., "node": sender node_id,
+                                  "seq": per-sender counter, "ts": sender's UNIX time, ...}
+
+Everything is checked before anything is believed: size, magic, signature (constant-time),
+JSON shape, version, type and every field's type and range. A failure raises Drop(reason),
+which the caller counts; nothing here logs or raises anything else.
+"""
+import hashlib
+import hmac
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Dict
+
+VERSION = 1
+MAGIC = b"IPOP"
+SIG_LEN = 32
+MAX_DATAGRAM = 1400           # stays inside one underlay packet
+MIN_DATAGRAM = len(MAGIC) + SIG_LEN + 2
+
+# drop reasons, in the order they are checked
+OVERSIZED, TRUNCATED, BAD_MAGIC, BAD_SIGNATURE, MALFORMED, BAD_VERSION, UNKNOWN_TYPE, \
+    BAD_FIELD = ("oversized", "truncated", "bad_magic", "bad_signature", "malformed",
+                 "bad_version", "unknown_type", "bad_field")
+DROP_REASONS = (OVERSIZED, TRUNCATED, BAD_MAGIC, BAD_SIGNATURE, MALFORMED, BAD_VERSION,
+                UNKNOWN_TYPE, BAD_FIELD)
+
+
+class Drop(Exception):
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+_NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+def _node(value):
+    return isinstance(value, str) and bool(_NODE_RE.match(value))
+
+
+def _ipv4(value):
+    if not isinstance(value, str) or len(value) > 15:
+        return False
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _mac(value):
+    return isinstance(value, str) and bool(_MAC_RE.match(value))
+
+
+def _uint(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 63
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 2 ** 40
+
+
+HEADER = {"v": _uint, "type": lambda v: isinstance(v, str), "node": _node, "seq": _uint,
+          "ts": _number}
+# message type -> its own fields; extra fields are ignored (forward compatibility)
+SCHEMAS: Dict[str, Dict] = {
+    # a host at `node` asks who has target_ip; peers replay it on their local ports
+    "arp_request": {"sender_ip": _ipv4, "sender_mac": _mac, "target_ip": _ipv4},
+    # `node` owns ip at mac (the answer to an arp_request, or an announcement)
+    "arp_reply": {"ip": _ipv4, "mac": _mac},
+}
+
+
+def is_node_id(value) -> bool:
+    return _node(value)
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    node: str
+    seq: int
+    ts: float
+    fields: dict
+
+    def __getitem__(self, name):
+        return self.fields[name]
+
+
+class Codec:
+    def __init__(self, key: bytes):
+        if not key:
+            raise ValueError("ICC key is empty")
+        self._key = key
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, MAGIC + payload, hashlib.sha256).digest()
+
+    def encode(self, msg_type: str, node: str, seq: int, ts: float, **fields) -> bytes:
+        body = {"v": VERSION, "type": msg_type, "node": node, "seq": seq, "ts": round(ts, 6),
+                **fields}
+        payload = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+        return MAGIC + self._sign(payload) + payload
+
+    def decode(self, datagram: bytes) -> Message:
+        if len(datagram) > MAX_DATAGRAM:
+            raise Drop(OVERSIZED, f"{len(datagram)} bytes")
+        if len(datagram) < MIN_DATAGRAM:
+            raise Drop(TRUNCATED, f"{len(datagram)} bytes")
+        if datagram[:len(MAGIC)] != MAGIC:
+            raise Drop(BAD_MAGIC)
+        signature = datagram[len(MAGIC):len(MAGIC) + SIG_LEN]
+        payload = datagram[len(MAGIC) + SIG_LEN:]
+        if not hmac.compare_digest(signature, self._sign(payload)):
+            raise Drop(BAD_SIGNATURE)
+        try:
+            body = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise Drop(MALFORMED, type(exc).__name__) from None
+        if not isinstance(body, dict):
+            raise Drop(MALFORMED, "not an object")
+        if body.get("v") != VERSION:
+            raise Drop(BAD_VERSION, repr(body.get("v"))[:20])
+        schema = SCHEMAS.get(body.get("type"))
+        if schema is None:
+            raise Drop(UNKNOWN_TYPE, repr(body.get("type"))[:40])
+        for name, valid in {**HEADER, **schema}.items():
+            if name not in body or not valid(body[name]):
+                raise Drop(BAD_FIELD, name)
+        fields = {name: body[name] for name in schema}
+        return Message(body["type"], body["node"], body["seq"], float(body["ts"]), fields)

@@ -1,0 +1,91 @@
+"""What the core asks the outside world to do: plain data, no OpenFlow library.
+
+Matches use Ryu/OXM field names (`eth_type`, `arp_tpa`, `metadata`...), so the translation
+in `ipop_ryu.ofp` stays mechanical and `ovs-ofctl dump-flows` reads the same.
+"""
+from dataclasses import dataclass, field
+from typing import Optional, Tuple, Union
+
+# Reserved OpenFlow ports, by name; the translator maps them to numbers.
+IN_PORT, CONTROLLER, TABLE, ALL = "in_port", "controller", "table", "all"
+Port = Union[int, str]
+
+
+@dataclass(frozen=True)
+class Output:
+    port: Port
+
+
+@dataclass(frozen=True)
+class SetField:
+    field: str
+    value: object
+
+
+@dataclass(frozen=True)
+class Move:
+    """Nicira register move: copy n_bits of src field into dst field (NXActionRegMove)."""
+    src: str
+    dst: str
+    n_bits: int
+
+
+@dataclass(frozen=True)
+class Learn:
+    """Nicira learn: from the packet being processed, add a flow to `table` that matches
+    eth_dst == this packet's eth_src and outputs to this packet's in_port (MAC learning)."""
+    table: int
+    priority: int
+    cookie: int
+    idle_timeout: int
+
+
+Action = Union[Output, SetField, Move, Learn]
+
+
+def _frozen(match: dict) -> Tuple:
+    return tuple(sorted(match.items()))
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Add (or replace) one flow. No actions and no goto means drop."""
+    table: int
+    priority: int
+    cookie: int
+    match_items: Tuple = ()
+    actions: Tuple[Action, ...] = ()
+    goto: Optional[int] = None
+    metadata: Optional[Tuple[int, int]] = None      # write_metadata (value, mask)
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+
+    @property
+    def match(self) -> dict:
+        return dict(self.match_items)
+
+
+def flow(table, priority, cookie, match=None, actions=(), **kw) -> Flow:
+    return Flow(table, priority, cookie, _frozen(match or {}), tuple(actions), **kw)
+
+
+@dataclass(frozen=True)
+class DeleteFlows:
+    """Delete every flow whose cookie matches under cookie_mask (in all tables by default)."""
+    cookie: int
+    cookie_mask: int = 0xFFFFFFFFFFFFFFFF
+    table: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class PacketOut:
+    data: bytes
+    actions: Tuple[Action, ...]
+    in_port: Port = CONTROLLER
+
+
+@dataclass(frozen=True)
+class IccSend:
+    addr: Tuple[str, int]
+    data: bytes
+    peer: str = field(default="")

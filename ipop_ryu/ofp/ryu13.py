@@ -1,0 +1,65 @@
+"""Translate core intents into Ryu OpenFlow 1.3 messages for one datapath."""
+from ryu.ofproto import ofproto_v1_3 as ofp
+from ryu.ofproto import ofproto_v1_3_parser as parser
+
+from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, Flow, Learn,
+                                   Move, Output, PacketOut, SetField)
+
+RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
+                  TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}
+
+
+def port_number(port):
+    return RESERVED_PORTS[port] if isinstance(port, str) else port
+
+
+def _action(action):
+    if isinstance(action, Output):
+        return parser.OFPActionOutput(port_number(action.port), ofp.OFPCML_NO_BUFFER)
+    if isinstance(action, SetField):
+        return parser.OFPActionSetField(**{action.field: action.value})
+    if isinstance(action, Move):
+        return parser.NXActionRegMove(src_field=action.src, dst_field=action.dst,
+                                      n_bits=action.n_bits)
+    if isinstance(action, Learn):
+        # learned flow: eth_dst == this frame's eth_src -> output to this frame's in_port
+        return parser.NXActionLearn(
+            table_id=action.table, priority=action.priority, cookie=action.cookie,
+            idle_timeout=action.idle_timeout,
+            specs=[parser.NXFlowSpecMatch(src=("eth_src_nxm", 0), dst=("eth_dst_nxm", 0),
+                                          n_bits=48),
+                   parser.NXFlowSpecOutput(src=("in_port_nxm", 0), dst="", n_bits=16)])
+    raise TypeError(f"no OpenFlow action for {action!r}")
+
+
+def _match(fields: dict):
+    return parser.OFPMatch(**{name: port_number(value) if name == "in_port" else value
+                              for name, value in fields.items()})
+
+
+def to_message(datapath, intent):
+    if isinstance(intent, Flow):
+        instructions = []
+        if intent.actions:
+            instructions.append(parser.OFPInstructionActions(
+                ofp.OFPIT_APPLY_ACTIONS, [_action(a) for a in intent.actions]))
+        if intent.metadata is not None:
+            instructions.append(parser.OFPInstructionWriteMetadata(*intent.metadata))
+        if intent.goto is not None:
+            instructions.append(parser.OFPInstructionGotoTable(intent.goto))
+        return parser.OFPFlowMod(
+            datapath, cookie=intent.cookie, table_id=intent.table, command=ofp.OFPFC_ADD,
+            idle_timeout=intent.idle_timeout, hard_timeout=intent.hard_timeout,
+            priority=intent.priority, buffer_id=ofp.OFP_NO_BUFFER, match=_match(intent.match),
+            instructions=instructions)
+    if isinstance(intent, DeleteFlows):
+        return parser.OFPFlowMod(
+            datapath, cookie=intent.cookie, cookie_mask=intent.cookie_mask,
+            table_id=ofp.OFPTT_ALL if intent.table is None else intent.table,
+            command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+            match=parser.OFPMatch())
+    if isinstance(intent, PacketOut):
+        return parser.OFPPacketOut(
+            datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=port_number(intent.in_port),
+            actions=[_action(a) for a in intent.actions], data=intent.data)
+    raise TypeError(f"no OpenFlow message for {intent!r}")
