@@ -1,0 +1,31 @@
+from ipop_ryu.core import pipeline
+from ipop_ryu.core.intents import IN_PORT, Move, Output, SetField
+
+
+def test_cookie_layout():
+    value = pipeline.cookie("proxy_arp", "10.0.3.7")
+    assert value == 0x495000040A000307
+    assert pipeline.purpose_of(value) == "proxy_arp"
+    assert pipeline.purpose_of(pipeline.cookie("flood")) == "flood"
+    assert pipeline.purpose_of(0x1234) is None
+    assert len({number for number, _ in pipeline.PURPOSES.values()}) == len(pipeline.PURPOSES)
+
+
+def test_responder_is_the_nicira_move_recipe():
+    responder, guard = pipeline.install_arp_responder("10.0.3.7", "02:00:0a:00:03:07", 30)
+    assert responder.match == {"metadata": (1, 0xFF), "eth_type": 0x0806, "arp_op": 1,
+                               "eth_dst": "ff:ff:ff:ff:ff:ff", "arp_tpa": "10.0.3.7"}
+    assert responder.actions == (
+        SetField("arp_op", 2), Move("arp_sha", "arp_tha", 48), Move("arp_spa", "arp_tpa", 32),
+        SetField("arp_sha", "02:00:0a:00:03:07"), SetField("arp_spa", "10.0.3.7"),
+        Move("eth_src", "eth_dst", 48), SetField("eth_src", "02:00:0a:00:03:07"),
+        Output(IN_PORT))
+    assert guard.priority > responder.priority and guard.match["arp_spa"] == "10.0.3.7"
+    assert responder.hard_timeout == guard.hard_timeout == 30
+
+
+def test_every_base_flow_is_ours_and_tables_have_defaults():
+    flows = pipeline.base_flows()
+    assert all(pipeline.purpose_of(f.cookie) for f in flows)
+    assert {f.table for f in flows if f.priority == 0} == set(pipeline.TABLE_NAMES) - {
+        pipeline.CLASSIFY}

@@ -1,0 +1,182 @@
+"""The seed's steps 1-6 and the learned table, on two cores wired back to back (no switch)."""
+from ipop_ryu.core import arp, pipeline
+from ipop_ryu.core.intents import TABLE, DeleteFlows, Flow, IccSend, Output, PacketOut
+from ipop_ryu.core.switchmode import SwitchMode
+
+from .helpers import Clock, is_at, mac_of, options, who_has
+
+PORTS_A = {1: "h3", 2: "h5", 10: "ipop-B", 0xFFFFFFFE: "br0"}
+PORTS_B = {1: "h7", 2: "h104", 10: "ipop-A", 0xFFFFFFFE: "br0"}
+ADDR = {"A": ("192.0.2.1", 30000), "B": ("192.0.2.2", 30000)}
+
+
+def make(node, peers, ports, clock, **kw):
+    core = SwitchMode(options(node, peers, arp_timeout=30, **kw), clock=clock, wallclock=clock)
+    core.switch_connected()
+    core.ports_changed(ports)
+    return core
+
+
+def of(kind, intents):
+    return [i for i in intents if isinstance(i, kind)]
+
+
+def deliver(sends, cores):
+    """Carry ICC datagrams to the core they are addressed to; return what those cores do."""
+    out = []
+    for send in sends:
+        node = next(n for n, a in ADDR.items() if a == send.addr)
+        sender = next(n for n, a in ADDR.items() if n != node)
+        out += cores[node].icc_datagram(send.data, (ADDR[sender][0], 40000))
+    return out
+
+
+def responders(intents, ip):
+    return [f for f in of(Flow, intents) if f.cookie == pipeline.cookie("proxy_arp", ip)]
+
+
+def test_seed_steps_one_to_six():
+    clock = Clock()
+    cores = {"A": make("A", ["B"], PORTS_A, clock), "B": make("B", ["A"], PORTS_B, clock)}
+    a, b = cores["A"], cores["B"]
+
+    # 1-2: 10.0.3.5 on A asks for 10.0.3.104: flooded on A's local ports, relayed to B
+    step = a.packet_in(2, who_has("10.0.3.5", "10.0.3.104"))
+    flood = of(PacketOut, step)
+    assert [o.port for o in flood[0].actions] == [1]          # local ports only, not ipop-B
+    sends = of(IccSend, step)
+    assert [s.addr for s in sends] == [ADDR["B"]]
+
+    # 3: B replays it as a real ARP request on its local ports only
+    step = deliver(sends, cores)
+    replay = of(PacketOut, step)[0]
+    assert sorted(o.port for o in replay.actions) == [1, 2]
+    request = arp.parse(replay.data)
+    assert (request.op, request.spa, request.sha, request.tpa) == (
+        arp.ARP_REQUEST, "10.0.3.5", mac_of("10.0.3.5"), "10.0.3.104")
+    assert responders(step, "10.0.3.5"), "B learns the requester and proxies for it"
+
+    # 4-5: the owner answers; B captures the reply and returns it over ICC, not as a frame
+    step = b.packet_in(2, is_at("10.0.3.104", "10.0.3.5"))
+    assert not of(PacketOut, step)
+    sends = of(IccSend, step)
+    assert len(sends) == 1 and b.stats["arp_answered_for_peers"] == 1
+
+    # 6: A learns it, answers the requester with the owner's real MAC, installs the responder
+    step = deliver(sends, cores)
+    answer = of(PacketOut, step)[0]
+    assert answer.actions == (Output(2),)
+    reply = arp.parse(answer.data)
+    assert (reply.op, reply.sha, reply.spa, reply.tpa, reply.eth_dst) == (
+        arp.ARP_REPLY, mac_of("10.0.3.104"), "10.0.3.104", "10.0.3.5", mac_of("10.0.3.5"))
+    assert responders(step, "10.0.3.104")
+    assert a.table.get("10.0.3.104", clock()).node == "B"
+
+    # later: another host on A is answered locally, with no ICC datagram
+    step = a.packet_in(1, who_has("10.0.3.3", "10.0.3.104"))
+    assert not of(IccSend, step)
+    assert arp.parse(of(PacketOut, step)[0].data).sha == mac_of("10.0.3.104")
+    assert a.stats["arp_answered_by_controller"] == 1
+
+
+def test_owner_probe_and_gratuitous_are_never_answered():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    a.table.learn("10.0.3.7", mac_of("10.0.3.7"), "B", None, clock())
+    for frame in (who_has("0.0.0.0", "10.0.3.7", sender_mac=mac_of("10.0.3.7")),
+                  who_has("10.0.3.7", "10.0.3.7"),
+                  who_has("10.0.3.9", "10.0.3.7", sender_mac=mac_of("10.0.3.7"))):
+        step = a.packet_in(1, frame)
+        assert not of(IccSend, step)
+        assert all(arp.parse(p.data).op == arp.ARP_REQUEST for p in of(PacketOut, step))
+    assert a.stats["arp_answered_by_controller"] == 0
+
+
+def test_expiry_removes_entry_and_responder():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    step = a.icc_datagram(
+        a.codec.encode("arp_reply", "B", 1, clock(), ip="10.0.3.7", mac=mac_of("10.0.3.7")),
+        ("192.0.2.2", 30000))
+    (responder,) = responders(step, "10.0.3.7")
+    assert responder.hard_timeout == 31                        # OVS drops it even on its own
+    clock.now += 29
+    assert a.tick() == []
+    clock.now += 1
+    assert a.table.get("10.0.3.7", clock()) is None
+    assert a.tick() == pipeline.delete_arp_responder("10.0.3.7")
+    step = a.packet_in(1, who_has("10.0.3.3", "10.0.3.7"))
+    assert a.stats["arp_answered_by_controller"] == 0 and of(IccSend, step)
+
+
+def test_host_that_moves_here_loses_its_responder():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    a.table.learn("10.0.3.7", mac_of("10.0.3.7"), "B", None, clock())
+    step = a.packet_in(2, who_has("10.0.3.7", "10.0.3.7"))      # gratuitous ARP on A
+    assert [i for i in step if isinstance(i, DeleteFlows)] == \
+        pipeline.delete_arp_responder("10.0.3.7")
+    assert a.table.get("10.0.3.7", clock()).local
+
+
+def test_reply_to_a_local_requester_is_forwarded_as_a_frame():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    data = is_at("10.0.3.3", "10.0.3.5")
+    assert of(PacketOut, a.packet_in(1, data)) == [PacketOut(data, (Output(TABLE),))]
+
+
+def test_relay_is_rate_limited_per_target():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    assert of(IccSend, a.packet_in(1, who_has("10.0.3.3", "10.0.3.104")))
+    assert not of(IccSend, a.packet_in(2, who_has("10.0.3.5", "10.0.3.104")))
+    clock.now += 0.6
+    assert of(IccSend, a.packet_in(1, who_has("10.0.3.3", "10.0.3.104")))
+
+
+def test_peer_answers_at_once_for_its_own_known_host():
+    clock = Clock()
+    cores = {"A": make("A", ["B"], PORTS_A, clock), "B": make("B", ["A"], PORTS_B, clock)}
+    cores["B"].packet_in(1, who_has("10.0.3.7", "10.0.3.104"))   # B learns 10.0.3.7 locally
+    sends = of(IccSend, cores["A"].packet_in(1, who_has("10.0.3.3", "10.0.3.7")))
+    step = deliver(sends, cores)
+    assert not of(PacketOut, step) and len(of(IccSend, step)) == 1
+    step = deliver(of(IccSend, step), cores)
+    assert arp.parse(of(PacketOut, step)[0].data).sha == mac_of("10.0.3.7")
+
+
+def test_junk_from_anyone_is_counted_and_changes_nothing():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    forged = a.codec.encode("arp_reply", "C", 1, clock(), ip="10.0.3.7", mac=mac_of("10.0.3.7"))
+    spoofed = a.codec.encode("arp_reply", "B", 1, clock(), ip="10.0.3.7", mac=mac_of("10.0.3.7"))
+    for data, addr in [(b"", ("192.0.2.2", 1)), (b"junk" * 100, ("192.0.2.2", 1)),
+                       (forged, ("192.0.2.3", 1)), (spoofed, ("192.0.2.99", 1))]:
+        assert a.icc_datagram(data, addr) == []
+    assert len(a.table) == 0
+    assert a.stats["icc_dropped.truncated"] == 1 and a.stats["icc_dropped.bad_magic"] == 1
+    assert a.stats["icc_dropped.unknown_peer"] == 2
+
+
+def test_ports_and_split_horizon_flows():
+    clock = Clock()
+    a = make("A", ["B"], {1: "h3", 10: "ipop-B"}, clock)
+    step = a.ports_changed({1: "h3", 2: "h5", 10: "ipop-B", 11: "ipop-C"})
+    classify = [f for f in of(Flow, step) if f.table == pipeline.CLASSIFY]
+    assert [f.match["in_port"] for f in classify] == [11]
+    flood = {f.match["metadata"][0]: [o.port for o in f.actions]
+             for f in of(Flow, step) if f.table == pipeline.FLOOD}
+    assert flood == {pipeline.FROM_LOCAL: [1, 2, 10, 11], pipeline.FROM_OVERLAY: [1, 2]}
+    step = a.ports_changed({1: "h3", 2: "h5", 10: "ipop-B"})
+    assert DeleteFlows(pipeline.cookie("classify", port=11)) in step
+
+
+def test_icc_off_is_a_one_site_switch_with_local_proxy_arp():
+    clock = Clock()
+    a = SwitchMode(options("A", [], icc=False), clock=clock, wallclock=clock)
+    a.ports_changed(PORTS_A)
+    step = a.packet_in(1, who_has("10.0.3.3", "10.0.3.5"))
+    assert not of(IccSend, step) and responders(step, "10.0.3.3")
+    step = a.packet_in(2, who_has("10.0.3.5", "10.0.3.3"))
+    assert arp.parse(of(PacketOut, step)[0].data).sha == mac_of("10.0.3.3")
