@@ -10,13 +10,16 @@ from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, \
     set_ev_cls
+from ryu.app.wsgi import WSGIApplication
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
+from ipop_ryu.apps.rest import APP_KEY, StatusController
+from ipop_ryu.core import metrics, pipeline
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import IccSend
 from ipop_ryu.core.switchmode import SwitchMode
-from ipop_ryu.ofp.ryu13 import to_message
+from ipop_ryu.ofp.ryu13 import more_replies_follow, to_message
 
 CONF = cfg.CONF
 CONF.register_opts([cfg.StrOpt(name, default=default, help=help_text)
@@ -37,6 +40,7 @@ def load_options():
 
 class SwitchModeApp(app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    _CONTEXTS = {"wsgi": WSGIApplication}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,10 +50,15 @@ class SwitchModeApp(app_manager.RyuApp):
             self.logger.error("configuration error: %s", exc)
             raise SystemExit(2)
         self.core = SwitchMode(self.options)
+        self.metrics_registry = metrics.registry_for(self.core)
         self.datapath = None
         self.sock = None
+        self._flow_stats = {}      # multipart replies, gathered until the last part
+        self._port_desc = {}
+        self._connecting = False
         if self.options.icc:
             self.sock = self._bind_icc()
+        kwargs["wsgi"].register(StatusController, {APP_KEY: self})
 
     def _bind_icc(self):
         address = (self.options.icc_address, self.options.icc_port)
@@ -117,8 +126,8 @@ class SwitchModeApp(app_manager.RyuApp):
                                 "one bridge", datapath.id)
             return
         self.datapath = datapath
+        self._connecting = True     # the pipeline goes in when the port list comes back
         self.logger.info("bridge %016x connected", datapath.id)
-        self._handle("switch_connected", self.core.switch_connected)
         datapath.send_msg(datapath.ofproto_parser.OFPPortDescStatsRequest(datapath, 0))
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
@@ -129,8 +138,16 @@ class SwitchModeApp(app_manager.RyuApp):
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
     def port_desc(self, ev):
-        if ev.msg.datapath is self.datapath:
-            ports = {p.port_no: _name(p.name) for p in ev.msg.body}
+        if ev.msg.datapath is not self.datapath:
+            return
+        self._port_desc.update({p.port_no: _name(p.name) for p in ev.msg.body})
+        if more_replies_follow(ev.msg):
+            return
+        ports, self._port_desc = self._port_desc, {}
+        if self._connecting:
+            self._connecting = False
+            self._handle("switch_connected", self.core.switch_connected, ports)
+        else:
             self._handle("ports", self.core.ports_changed, ports)
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
@@ -151,6 +168,19 @@ class SwitchModeApp(app_manager.RyuApp):
         if msg.datapath is self.datapath:
             self._handle("packet_in", self.core.packet_in, msg.match["in_port"], msg.data)
 
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def flow_stats(self, ev):
+        msg = ev.msg
+        if msg.datapath is not self.datapath:
+            return
+        for stat in msg.body:
+            if pipeline.purpose_of(stat.cookie) == "proxy_arp":
+                self._flow_stats[pipeline.ip_of(stat.cookie)] = stat.packet_count
+        if not more_replies_follow(msg):
+            stats, self._flow_stats = self._flow_stats, {}
+            self.core.proxy_flow_stats(stats)
+
 
 def _name(name):
     return name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+

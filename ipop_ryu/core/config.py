@@ -23,6 +23,8 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
                            "it (required when icc is on)"),
     "arp_timeout": ("300", "seconds a learned entry lives without refresh"),
     "pending_timeout": ("5", "seconds a relayed ARP request waits for its reply"),
+    "hello_interval": ("5", "seconds between hellos to each peer"),
+    "peer_hold_time": ("15", "a peer silent this long is down: its entries are withdrawn"),
 }
 
 
@@ -53,6 +55,8 @@ class Options:
     icc_key_file: str = ""
     arp_timeout: int = 300
     pending_timeout: int = 5
+    hello_interval: float = 5.0
+    peer_hold_time: float = 15.0
 
     def is_overlay_port(self, name: str) -> bool:
         """`ipop*` is a prefix; other names match exactly (no other wildcard is special)."""
@@ -76,6 +80,15 @@ def _int_in(low, high):
         value = int(text.strip())
         if not low <= value <= high:
             raise ValueError(f"expected a whole number from {low} to {high}")
+        return value
+    return check
+
+
+def _seconds(low, high):
+    def check(text):
+        value = float(text.strip())
+        if not low <= value <= high:
+            raise ValueError(f"expected seconds from {low:g} to {high:g}")
         return value
     return check
 
@@ -119,6 +132,7 @@ PARSERS: Dict[str, Callable] = {
     "icc_port": _int_in(1, 65535), "peers": _peers, "overlay_ports": _patterns,
     "icc_key_file": str.strip, "arp_timeout": _int_in(1, 86400),
     "pending_timeout": _int_in(1, 600),
+    "hello_interval": _seconds(0.1, 3600), "peer_hold_time": _seconds(0.3, 86400),
 }
 
 
@@ -144,6 +158,9 @@ def parse(raw: Dict[str, Optional[str]], source: Callable[[str], str] = lambda n
         fail("node_id", "is required")
     if any(p.name == values["node_id"] for p in values["peers"]):
         fail("peers", f"lists this node ({values['node_id']}) itself")
+    if values["peer_hold_time"] <= values["hello_interval"]:
+        fail("peer_hold_time", f"must be longer than hello_interval "
+                               f"({values['hello_interval']:g}s)")
     if values["icc"]:
         path = values.get("icc_key_file")
         if not path:

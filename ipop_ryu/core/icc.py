@@ -74,6 +74,8 @@ SCHEMAS: Dict[str, Dict] = {
     "arp_request": {"sender_ip": _ipv4, "sender_mac": _mac, "target_ip": _ipv4},
     # `node` owns ip at mac (the answer to an arp_request, or an announcement)
     "arp_reply": {"ip": _ipv4, "mac": _mac},
+    # liveness; `boot` changes when the sender restarts, so peers resend their entries
+    "hello": {"boot": lambda v: isinstance(v, str) and 0 < len(v) <= 32},
 }
 
 

@@ -78,6 +78,14 @@ class DeleteFlows:
 
 
 @dataclass(frozen=True)
+class RequestFlowStats:
+    """Ask the switch for the counters of the flows whose cookie matches under cookie_mask."""
+    cookie: int
+    cookie_mask: int
+    table: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class PacketOut:
     data: bytes
     actions: Tuple[Action, ...]

@@ -61,6 +61,11 @@ def purpose_of(cookie_value: int):
     return next((name for name, (n, _) in PURPOSES.items() if n == number), None)
 
 
+def ip_of(cookie_value: int) -> str:
+    """The IPv4 address a per-address cookie carries."""
+    return str(ipaddress.IPv4Address(cookie_value & 0xFFFFFFFF))
+
+
 def _from(origin):
     return {"metadata": (origin, METADATA_MASK)}
 

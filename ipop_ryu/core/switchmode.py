@@ -4,6 +4,7 @@ One instance serves one bridge. Every public method returns the list of intents 
 nothing here touches a socket or a switch, so it is tested with plain function calls.
 """
 import logging
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ from typing import Dict, Iterable, List, Optional
 from . import arp, pipeline
 from .config import Options
 from .icc import Codec, Drop, Message
-from .intents import TABLE, IccSend, Output, PacketOut
+from .intents import TABLE, IccSend, Output, PacketOut, RequestFlowStats
+from .peers import Peers
 from .table import REFRESHED, ArpTable, Entry
 
 LOG = logging.getLogger("ipop_ryu")
@@ -20,6 +22,7 @@ LOG = logging.getLogger("ipop_ryu")
 RELAY_MIN_INTERVAL = 0.5      # seconds between two ICC arp_requests for one target
 MAX_OFPORT = 0xFFFFFF00       # above are reserved ports (LOCAL, CONTROLLER...)
 DROP_LOG_INTERVAL = 10.0
+FLOW_STATS_INTERVAL = 2.0     # seconds between polls of the responder flows' counters
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,10 @@ class SwitchMode:
         self.clock, self.wallclock = clock, wallclock
         self.table = ArpTable(options.node_id, options.arp_timeout)
         self.codec = Codec(options.icc_key) if options.icc else None
-        self.peers = {peer.name: peer for peer in options.peers} if options.icc else {}
+        self.peers = Peers(options.peers if options.icc else (), options.peer_hold_time)
+        self.boot = secrets.token_hex(8)     # tells peers we restarted
+        self._next_hello = 0.0
+        self._next_flow_stats = 0.0
         self.ports: Dict[int, str] = {}
         self.pending: Dict[str, Dict[str, Requester]] = {}   # target ip -> requester ip -> ...
         self.relays: Dict[str, Dict[str, Relay]] = {}        # target ip -> node -> ...
@@ -55,6 +61,8 @@ class SwitchMode:
         self.stats = Counter()
         self._seq = 0
         self._drop_logged: Dict[str, float] = {}
+        self.proxy_flow_packets: Dict[str, int] = {}   # ip -> n_packets, from the switch
+        self.started = clock()
 
     # ---- ports ---------------------------------------------------------------------------
     @property
@@ -70,12 +78,16 @@ class SwitchMode:
         return ([pipeline.classify_overlay_port(p) for p in self.overlay_ports]
                 + pipeline.flood_flows(self.local_ports, self.overlay_ports))
 
-    def switch_connected(self) -> list:
-        """The whole pipeline from scratch: our old flows go, everything the state needs comes."""
+    def switch_connected(self, ports: Dict[int, str]) -> list:
+        """The whole pipeline from scratch, once the bridge's ports are known (so no ARP is
+        punted from a port we cannot classify): our old flows go, what the state needs comes."""
         now = self.clock()
+        self.ports = dict(ports)
         out = pipeline.delete_all_ours() + pipeline.base_flows() + self._port_flows()
         for entry in self.table.entries(now):
-            if self._proxied(entry):
+            if entry.local and entry.port not in self.ports:
+                self.table.remove(entry.ip)
+            elif self._proxied(entry):
                 out += self._responder(entry, now)
         return self._count_flows(out)
 
@@ -126,7 +138,7 @@ class SwitchMode:
             answer = arp.reply(entry.ip, entry.mac, frame.spa, frame.sha)
             return [PacketOut(arp.build(answer), (Output(in_port),))]
         out = self._flood_local(data, in_port)
-        if entry is None and self.peers:
+        if entry is None and self.peers.states:
             self.pending.setdefault(frame.tpa, {})[frame.spa] = Requester(
                 frame.spa, frame.sha, in_port, now + self.options.pending_timeout)
             if now - self.last_relay.get(frame.tpa, -RELAY_MIN_INTERVAL) >= RELAY_MIN_INTERVAL:
@@ -164,13 +176,43 @@ class SwitchMode:
         except Drop as drop:
             return self._dropped(drop, addr)
         self.stats["icc_received." + message.type] += 1
+        now = self.clock()
+        came_up, restarted = self.peers.heard(message.node, now, message.fields.get("boot"))
+        out = []
+        if came_up or restarted:
+            LOG.info("peer %s is up%s", message.node, " (restarted)" if restarted else "")
+            out += self._sync_to(message.node, now)
         handler = getattr(self, "_icc_" + message.type)
-        return self._count_flows(handler(message, self.clock()))
+        return self._count_flows(out + handler(message, now))
 
     def _check_origin(self, message: Message, addr):
-        peer = self.peers.get(message.node)
-        if peer is None or peer.host != addr[0]:
+        state = self.peers.get(message.node)
+        if state is None or state.peer.host != addr[0]:
             raise Drop("unknown_peer", f"{message.node} from {addr[0]}")
+
+    def _icc_hello(self, message: Message, now: float) -> list:
+        return []
+
+    def _sync_to(self, name: str, now: float) -> list:
+        """Give a peer that (re)appeared our local hosts, so it answers locally at once."""
+        out = []
+        for entry in self.table.entries(now):
+            if entry.local:
+                out += self._to_peer(name, "arp_reply", ip=entry.ip, mac=entry.mac)
+        self.stats["sync_entries_sent"] += len(out)
+        return out
+
+    def _peer_down(self, name: str) -> list:
+        """Withdraw what a silent peer told us: nothing answers for hosts we cannot reach."""
+        LOG.warning("peer %s is down: withdrawing its entries", name)
+        self.stats["peer_down"] += 1
+        out = []
+        for entry in self.table.remove_node(name):
+            self.stats["entries_withdrawn"] += 1
+            out += self._forget(entry)
+        for relays in self.relays.values():
+            relays.pop(name, None)
+        return out
 
     def _icc_arp_request(self, message: Message, now: float) -> list:
         out = []
@@ -215,16 +257,18 @@ class SwitchMode:
         return []
 
     def _to_peer(self, name: str, msg_type: str, **fields) -> List[IccSend]:
-        peer = self.peers.get(name)
-        if peer is None:
+        state = self.peers.get(name)
+        if state is None:
             return []
         self._seq += 1
+        state.sent += 1
         self.stats["icc_sent." + msg_type] += 1
         data = self.codec.encode(msg_type, self.node_id, self._seq, self.wallclock(), **fields)
-        return [IccSend(peer.addr, data, peer.name)]
+        return [IccSend(state.peer.addr, data, name)]
 
     def _to_peers(self, msg_type: str, **fields) -> List[IccSend]:
-        return [send for name in self.peers for send in self._to_peer(name, msg_type, **fields)]
+        return [send for state in self.peers for send in self._to_peer(state.name, msg_type,
+                                                                        **fields)]
 
     # ---- the learned table ---------------------------------------------------------------
     def _proxied(self, entry: Entry) -> bool:
@@ -257,9 +301,19 @@ class SwitchMode:
         return pipeline.delete_arp_responder(entry.ip) if self._proxied(entry) else []
 
     def tick(self) -> list:
-        """Age the table and the waiting lists; call about once a second."""
+        """Hellos, peer liveness, and aging of the table and the waiting lists; call about
+        once a second (or more often than hello_interval)."""
         now = self.clock()
         out = []
+        if self.peers.states and now >= self._next_hello:
+            self._next_hello = now + self.options.hello_interval
+            out += self._to_peers("hello", boot=self.boot)
+        for state in self.peers.expire(now):
+            out += self._peer_down(state.name)
+        if now >= self._next_flow_stats:
+            self._next_flow_stats = now + FLOW_STATS_INTERVAL
+            out.append(RequestFlowStats(pipeline.cookie("proxy_arp"), pipeline.PURPOSE_MASK,
+                                        pipeline.ARP))
         for entry in self.table.expire(now):
             self.stats["entries_expired"] += 1
             LOG.info("expired %s at %s on %s", entry.ip, entry.mac, entry.node)
@@ -276,9 +330,18 @@ class SwitchMode:
                 del self.last_relay[target]
         return out
 
+    def proxy_flow_stats(self, packets_by_ip: Dict[str, int]):
+        """Packet counts of the responder flows, as the switch reported them: these are the
+        ARP requests answered in the datapath. Counters restart when a flow is re-added."""
+        for ip, packets in packets_by_ip.items():
+            last = self.proxy_flow_packets.get(ip, 0)
+            self.stats["arp_answered_by_flow"] += packets - last if packets >= last else packets
+        self.proxy_flow_packets = dict(packets_by_ip)
+
     def _count_flows(self, out: Iterable) -> list:
         out = list(out)
-        self.stats["flow_mods"] += sum(1 for i in out if not isinstance(i, (PacketOut, IccSend)))
+        self.stats["flow_mods"] += sum(1 for i in out if not isinstance(
+            i, (PacketOut, IccSend, RequestFlowStats)))
         return out
 
     def entries(self) -> List[Entry]:

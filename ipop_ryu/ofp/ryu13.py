@@ -3,7 +3,7 @@ from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, Flow, Learn,
-                                   Move, Output, PacketOut, SetField)
+                                   Move, Output, PacketOut, RequestFlowStats, SetField)
 
 RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
                   TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}
@@ -62,4 +62,14 @@ def to_message(datapath, intent):
         return parser.OFPPacketOut(
             datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=port_number(intent.in_port),
             actions=[_action(a) for a in intent.actions], data=intent.data)
+    if isinstance(intent, RequestFlowStats):
+        return parser.OFPFlowStatsRequest(
+            datapath, table_id=ofp.OFPTT_ALL if intent.table is None else intent.table,
+            out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, cookie=intent.cookie,
+            cookie_mask=intent.cookie_mask, match=parser.OFPMatch())
     raise TypeError(f"no OpenFlow message for {intent!r}")
+
+
+def more_replies_follow(msg):
+    """True while a multipart reply has more parts to come."""
+    return bool(msg.flags & ofp.OFPMPF_REPLY_MORE)

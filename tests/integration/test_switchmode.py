@@ -5,13 +5,15 @@ from ipop_ryu.core import icc
 from ipop_ryu.lab.topology import mesh, seed_two_sites
 from ipop_ryu.lab.traffic import arping, flush_arp, is_arp, ping
 
-from .util import (controller_alive, flows, n_packets, ping_until_ok, send_udp, wait_for)
+from .util import (controller_alive, flows, n_packets, ping_until_ok, send_udp, stats,
+                   wait_for)
 
 BCAST = "ff:ff:ff:ff:ff:ff"
 
 
 def is_icc(p):
-    return p.get("proto") == 17 and icc.MAGIC in p["raw"] and (
+    """An ICC datagram about ARP (hellos are the peers' heartbeat, not about resolution)."""
+    return p.get("proto") == 17 and icc.MAGIC in p["raw"] and b'"hello"' not in p["raw"] and (
         p.get("dport") == 30000 or p.get("sport") == 30000)
 
 
@@ -97,12 +99,16 @@ def test_junk_and_forged_icc_change_nothing(lab_factory):
     good = icc.Codec(b"0" * 32)   # not the lab's key
     forged = [good.encode("arp_reply", "B", n, time.time(), ip="10.0.3.66",
                           mac="02:00:00:00:00:66") for n in range(50)]
-    unsigned = [icc.MAGIC + bytes(32) + f.split(b"}", 1)[0][36:] + b"}" for f in forged]
+    unsigned = [icc.MAGIC + bytes(32) + f[36:] for f in forged]
     junk = [b"", b"x", b"IPOP", b"\xff" * 2000, b"IPOP" + bytes(40), b"{" * 500]
     send_udp(lab, "B", (site_a.underlay_ip, 30000), junk + forged + unsigned)
     log = lambda: open(site_a.log_path, errors="replace").read()
     wait_for(lambda: "bad_signature" in log(), 5, "drop logged")
     assert "Traceback" not in log()
+    dropped = wait_for(lambda: (lambda d: d if sum(d.values()) >= len(junk) + 100 else None)(
+        stats(site_a)["icc"]["dropped"]), 5, "drops counted")
+    assert dropped["bad_signature"] == 101, str(dropped)
+    assert dropped["truncated"] >= 3 and dropped["oversized"] == 1, dropped
     assert controller_alive(lab, "A")
     assert flows(site_a, "proxy_arp", "10.0.3.66") == []
     assert sorted(l.split(" actions")[0].split("priority")[1] for l in flows(site_a, "proxy_arp")) \

@@ -43,6 +43,15 @@ def controller_alive(lab, site):
     return site.ovs.controller_connected(site.bridge, "tcp:127.0.0.1:6653")
 
 
+def stats(site):
+    """The controller's /ipop/v1/stats, fetched from inside its site namespace."""
+    import json
+    import sys
+    code = ("import sys,urllib.request;sys.stdout.write(urllib.request.urlopen("
+            f"'http://{site.underlay_ip}:8080/ipop/v1/stats',timeout=5).read().decode())")
+    return json.loads(site.exec([sys.executable, "-c", code]).stdout)
+
+
 def send_udp(lab, from_ns, addr, datagrams):
     """Send raw datagrams from inside a lab namespace (hex lines on stdin)."""
     import sys

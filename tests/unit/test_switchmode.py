@@ -12,8 +12,7 @@ ADDR = {"A": ("192.0.2.1", 30000), "B": ("192.0.2.2", 30000)}
 
 def make(node, peers, ports, clock, **kw):
     core = SwitchMode(options(node, peers, arp_timeout=30, **kw), clock=clock, wallclock=clock)
-    core.switch_connected()
-    core.ports_changed(ports)
+    core.switch_connected(ports)
     return core
 
 
@@ -94,17 +93,18 @@ def test_owner_probe_and_gratuitous_are_never_answered():
 
 def test_expiry_removes_entry_and_responder():
     clock = Clock()
-    a = make("A", ["B"], PORTS_A, clock)
+    a = make("A", ["B"], PORTS_A, clock, peer_hold_time=100)
     step = a.icc_datagram(
         a.codec.encode("arp_reply", "B", 1, clock(), ip="10.0.3.7", mac=mac_of("10.0.3.7")),
         ("192.0.2.2", 30000))
     (responder,) = responders(step, "10.0.3.7")
     assert responder.hard_timeout == 31                        # OVS drops it even on its own
     clock.now += 29
-    assert a.tick() == []
+    assert a.table.get("10.0.3.7", clock()) is not None
+    assert not of(DeleteFlows, a.tick())
     clock.now += 1
     assert a.table.get("10.0.3.7", clock()) is None
-    assert a.tick() == pipeline.delete_arp_responder("10.0.3.7")
+    assert of(DeleteFlows, a.tick()) == pipeline.delete_arp_responder("10.0.3.7")
     step = a.packet_in(1, who_has("10.0.3.3", "10.0.3.7"))
     assert a.stats["arp_answered_by_controller"] == 0 and of(IccSend, step)
 
@@ -141,7 +141,9 @@ def test_peer_answers_at_once_for_its_own_known_host():
     cores["B"].packet_in(1, who_has("10.0.3.7", "10.0.3.104"))   # B learns 10.0.3.7 locally
     sends = of(IccSend, cores["A"].packet_in(1, who_has("10.0.3.3", "10.0.3.7")))
     step = deliver(sends, cores)
-    assert not of(PacketOut, step) and len(of(IccSend, step)) == 1
+    assert not of(PacketOut, step), "no replay: B answers for its own host"
+    assert {b'"ip":"10.0.3.7"' in s.data and b'"arp_reply"' in s.data
+            for s in of(IccSend, step)} == {True}
     step = deliver(of(IccSend, step), cores)
     assert arp.parse(of(PacketOut, step)[0].data).sha == mac_of("10.0.3.7")
 
@@ -175,8 +177,46 @@ def test_ports_and_split_horizon_flows():
 def test_icc_off_is_a_one_site_switch_with_local_proxy_arp():
     clock = Clock()
     a = SwitchMode(options("A", [], icc=False), clock=clock, wallclock=clock)
-    a.ports_changed(PORTS_A)
+    a.switch_connected(PORTS_A)
     step = a.packet_in(1, who_has("10.0.3.3", "10.0.3.5"))
     assert not of(IccSend, step) and responders(step, "10.0.3.3")
     step = a.packet_in(2, who_has("10.0.3.5", "10.0.3.3"))
     assert arp.parse(of(PacketOut, step)[0].data).sha == mac_of("10.0.3.3")
+
+
+def test_hellos_liveness_and_withdrawal():
+    clock = Clock()
+    cores = {"A": make("A", ["B"], PORTS_A, clock, hello_interval=1, peer_hold_time=3),
+             "B": make("B", ["A"], PORTS_B, clock, hello_interval=1, peer_hold_time=3)}
+    a, b = cores["A"], cores["B"]
+    b.packet_in(1, who_has("10.0.3.7", "10.0.3.104"))          # B's local host
+    hello = of(IccSend, b.tick())
+    assert len(hello) == 1 and b'"hello"' in hello[0].data
+    step = deliver(hello, cores)                                 # A hears B: B is up
+    assert a.peers.get("B").up
+    deliver(of(IccSend, step), cores)      # A greets B with its (empty) local entries
+    step = deliver(of(IccSend, a.tick()), cores)               # B hears A first: B syncs
+    deliver(of(IccSend, step), cores)
+    assert a.table.get("10.0.3.7", clock()).node == "B", "state sync without ARP traffic"
+    assert of(Flow, step) == [] and responders(
+        a.switch_connected(PORTS_A), "10.0.3.7"), "A answers locally for B's host"
+    clock.now += 3.5                                             # B falls silent
+    step = a.tick()
+    assert not a.peers.get("B").up
+    assert of(DeleteFlows, step) == pipeline.delete_arp_responder("10.0.3.7")
+    assert a.table.get("10.0.3.7", clock()) is None
+    b.boot = "rebooted"                                          # B restarts and says hello
+    b._next_hello = 0
+    deliver(of(IccSend, b.tick()), cores)
+    assert a.peers.get("B").up and a.stats["peer_down"] == 1
+
+
+def test_restarted_peer_gets_our_entries_again():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    a.packet_in(1, who_has("10.0.3.3", "10.0.3.5"))
+    hello = lambda boot: a.codec.encode("hello", "B", 1, clock(), boot=boot)
+    first = of(IccSend, a.icc_datagram(hello("one"), ("192.0.2.2", 30000)))
+    assert [b'"10.0.3.3"' in s.data for s in first] == [True]
+    assert of(IccSend, a.icc_datagram(hello("one"), ("192.0.2.2", 30000))) == []
+    assert len(of(IccSend, a.icc_datagram(hello("two"), ("192.0.2.2", 30000)))) == 1
