@@ -25,6 +25,8 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "pending_timeout": ("5", "seconds a relayed ARP request waits for its reply"),
     "hello_interval": ("5", "seconds between hellos to each peer"),
     "peer_hold_time": ("15", "a peer silent this long is down: its entries are withdrawn"),
+    "icc_freshness": ("30", "seconds an ICC datagram's timestamp may differ from our clock "
+                            "(replay protection; keep the sites' clocks in sync with NTP)"),
 }
 
 
@@ -57,6 +59,7 @@ class Options:
     pending_timeout: int = 5
     hello_interval: float = 5.0
     peer_hold_time: float = 15.0
+    icc_freshness: float = 30.0
 
     def is_overlay_port(self, name: str) -> bool:
         """`ipop*` is a prefix; other names match exactly (no other wildcard is special)."""
@@ -133,6 +136,7 @@ PARSERS: Dict[str, Callable] = {
     "icc_key_file": str.strip, "arp_timeout": _int_in(1, 86400),
     "pending_timeout": _int_in(1, 600),
     "hello_interval": _seconds(0.1, 3600), "peer_hold_time": _seconds(0.3, 86400),
+    "icc_freshness": _seconds(1, 86400),
 }
 
 

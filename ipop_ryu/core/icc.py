@@ -26,8 +26,11 @@ MIN_DATAGRAM = len(MAGIC) + SIG_LEN + 2
 OVERSIZED, TRUNCATED, BAD_MAGIC, BAD_SIGNATURE, MALFORMED, BAD_VERSION, UNKNOWN_TYPE, \
     BAD_FIELD = ("oversized", "truncated", "bad_magic", "bad_signature", "malformed",
                  "bad_version", "unknown_type", "bad_field")
+# ... and, checked by the receiver against its peers: sender not a configured peer (node id and
+# source address), timestamp outside the freshness window, sequence number already seen
+UNKNOWN_PEER, STALE, REPLAY = "unknown_peer", "stale", "replay"
 DROP_REASONS = (OVERSIZED, TRUNCATED, BAD_MAGIC, BAD_SIGNATURE, MALFORMED, BAD_VERSION,
-                UNKNOWN_TYPE, BAD_FIELD)
+                UNKNOWN_TYPE, BAD_FIELD, UNKNOWN_PEER, STALE, REPLAY)
 
 
 class Drop(Exception):

@@ -4,6 +4,8 @@ from typing import Dict, List, Optional, Tuple
 
 from .config import Peer
 
+REPLAY_WINDOW = 1024    # sequence numbers remembered below the highest seen (reordering room)
+
 
 @dataclass
 class PeerState:
@@ -14,10 +16,28 @@ class PeerState:
     since: Optional[float] = None       # when `up` last changed
     sent: int = 0
     received: int = 0
+    max_seq: int = -1
+    seen: int = 0                       # bit i set: max_seq - i was accepted
 
     @property
     def name(self):
         return self.peer.name
+
+    def fresh_seq(self, seq: int) -> bool:
+        """Anti-replay (as IPsec does): accept each sequence number once, allowing reordering
+        within REPLAY_WINDOW. Senders start from their clock in microseconds, so a restarted
+        peer continues above its old numbers."""
+        if seq > self.max_seq:
+            shift = seq - self.max_seq
+            self.seen = ((self.seen << shift) | 1) & ((1 << REPLAY_WINDOW) - 1) \
+                if shift < REPLAY_WINDOW else 1
+            self.max_seq = seq
+            return True
+        offset = self.max_seq - seq
+        if offset >= REPLAY_WINDOW or self.seen >> offset & 1:
+            return False
+        self.seen |= 1 << offset
+        return True
 
 
 class Peers:

@@ -52,7 +52,7 @@ def stats(core) -> dict:
         "icc": {
             "sent": {t: s["icc_sent." + t] for t in SCHEMAS},
             "received": {t: s["icc_received." + t] for t in SCHEMAS},
-            "dropped": {r: s["icc_dropped." + r] for r in DROP_REASONS + ("unknown_peer",)},
+            "dropped": {r: s["icc_dropped." + r] for r in DROP_REASONS},
             "send_errors": s["icc_send_errors"],
         },
         "table": {

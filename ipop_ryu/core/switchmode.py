@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional
 
 from . import arp, pipeline
 from .config import Options
-from .icc import Codec, Drop, Message
+from .icc import REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Message
 from .intents import TABLE, IccSend, Output, PacketOut, RequestFlowStats
 from .peers import Peers
 from .table import REFRESHED, ArpTable, Entry
@@ -59,7 +59,7 @@ class SwitchMode:
         self.relays: Dict[str, Dict[str, Relay]] = {}        # target ip -> node -> ...
         self.last_relay: Dict[str, float] = {}
         self.stats = Counter()
-        self._seq = 0
+        self._seq = int(wallclock() * 1e6)   # increases across restarts (see Peers)
         self._drop_logged: Dict[str, float] = {}
         self.proxy_flow_packets: Dict[str, int] = {}   # ip -> n_packets, from the switch
         self.started = clock()
@@ -188,7 +188,12 @@ class SwitchMode:
     def _check_origin(self, message: Message, addr):
         state = self.peers.get(message.node)
         if state is None or state.peer.host != addr[0]:
-            raise Drop("unknown_peer", f"{message.node} from {addr[0]}")
+            raise Drop(UNKNOWN_PEER, f"{message.node} from {addr[0]}")
+        skew = abs(self.wallclock() - message.ts)
+        if skew > self.options.icc_freshness:
+            raise Drop(STALE, f"{message.node}: {skew:.0f}s off our clock")
+        if not state.fresh_seq(message.seq):
+            raise Drop(REPLAY, f"{message.node} seq {message.seq}")
 
     def _icc_hello(self, message: Message, now: float) -> list:
         return []

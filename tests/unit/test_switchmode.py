@@ -215,8 +215,24 @@ def test_restarted_peer_gets_our_entries_again():
     clock = Clock()
     a = make("A", ["B"], PORTS_A, clock)
     a.packet_in(1, who_has("10.0.3.3", "10.0.3.5"))
-    hello = lambda boot: a.codec.encode("hello", "B", 1, clock(), boot=boot)
-    first = of(IccSend, a.icc_datagram(hello("one"), ("192.0.2.2", 30000)))
+    hello = lambda boot, seq: a.codec.encode("hello", "B", seq, clock(), boot=boot)
+    first = of(IccSend, a.icc_datagram(hello("one", 1), ("192.0.2.2", 30000)))
     assert [b'"10.0.3.3"' in s.data for s in first] == [True]
-    assert of(IccSend, a.icc_datagram(hello("one"), ("192.0.2.2", 30000))) == []
-    assert len(of(IccSend, a.icc_datagram(hello("two"), ("192.0.2.2", 30000)))) == 1
+    assert of(IccSend, a.icc_datagram(hello("one", 2), ("192.0.2.2", 30000))) == []
+    assert len(of(IccSend, a.icc_datagram(hello("two", 3), ("192.0.2.2", 30000)))) == 1
+
+
+def test_replayed_and_stale_datagrams_are_dropped():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    reply = lambda seq, ts: a.codec.encode("arp_reply", "B", seq, ts, ip="10.0.3.7",
+                                            mac=mac_of("10.0.3.7"))
+    b = ("192.0.2.2", 30000)
+    assert a.icc_datagram(reply(10, clock()), b)
+    assert a.icc_datagram(reply(10, clock()), b) == []            # the same datagram again
+    assert a.icc_datagram(reply(8, clock()), b) != []             # late but new: reordering
+    assert a.icc_datagram(reply(8, clock()), b) == []
+    assert a.icc_datagram(reply(11, clock() - 31), b) == []       # older than the window
+    assert a.icc_datagram(reply(12, clock() + 31), b) == []       # from the future
+    assert a.icc_datagram(reply(10 - 5000, clock()), b) == []     # far below the window
+    assert (a.stats["icc_dropped.replay"], a.stats["icc_dropped.stale"]) == (3, 2)

@@ -1,0 +1,410 @@
+"""Build, run and tear down a multi-site IPOP lab in network namespaces.
+
+Per lab (suffix S, 6 hex): namespace ipr-S-ul holds the underlay Linux bridge; each site X
+gets namespace ipr-S-X (own ovsdb-server, userspace ovs-vswitchd with bridge br0, optional
+controller on 127.0.0.1:6653, underlay veth ul0 = 192.0.2.(index+1)/24 and one kernel VXLAN
+port ipop-Y per peer site Y); each container H of X is namespace ipr-S-X-H with eth0, whose
+peer (named H) is a br0 port. IPv6 is disabled in every namespace so that no traffic appears
+unless a test sends it (link-local chatter would otherwise loop in a NORMAL mesh).
+Files live under WORKDIR = workdir_root/S: icc.key and one run dir per site.
+"""
+import itertools
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import netns
+from .ovs import DAEMONS, OvsInstance
+from .topology import host_mac, underlay_ip, vni
+from .traffic import Capture
+
+WORKDIR_ROOT = "/tmp/ipop-ryu-lab"
+NS_PREFIX = "ipr-"
+OF_PORT = 6653
+CONTROLLER_TARGET = f"tcp:127.0.0.1:{OF_PORT}"
+ICC_PORT = 30000
+MTU = 1450
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump")  # pidfile names contain the program name
+
+
+@dataclass(eq=False)
+class Host:
+    name: str
+    site: str
+    ns: str
+    ip: str
+    mac: str
+    port: str  # OVS port (site-side veth) name
+    lab: "Lab" = field(repr=False)
+
+    def exec(self, argv, **kw):
+        return self.lab.exec(self.ns, argv, **kw)
+
+
+@dataclass(eq=False)
+class Site:
+    name: str
+    index: int
+    ns: str
+    underlay_ip: str
+    rundir: str
+    ovs: OvsInstance
+    config_path: Optional[str]  # site.conf (controller "ipop" only)
+    log_path: str  # controller stdout/stderr
+    hosts: dict
+    overlay_ports: list
+    lab: "Lab" = field(repr=False)
+    bridge: str = "br0"
+    controller_pid: Optional[int] = None
+
+    def exec(self, argv, **kw):
+        return self.lab.exec(self.ns, argv, **kw)
+
+    def ofctl(self, *args):
+        return self.ovs.ofctl(*args)
+
+    def vsctl(self, *args):
+        return self.ovs.vsctl(*args)
+
+
+class Lab:
+    def __init__(self, spec, suffix=None, workdir_root=WORKDIR_ROOT, ryu_manager=None,
+                 keep_workdir=None, timeout=30.0):
+        self.spec = spec.validate()
+        self.suffix = suffix or secrets.token_hex(3)
+        self.workdir_root = workdir_root
+        self.workdir = os.path.join(workdir_root, self.suffix)
+        default = os.path.join(sys.prefix, "bin", "ryu-manager")  # the running venv's
+        if not os.path.exists(default):
+            default = shutil.which("ryu-manager") or default
+        self.ryu_manager = ryu_manager or default
+        if keep_workdir is None:  # keep logs/pcaps for post-mortems: IPOP_RYU_LAB_KEEP=1
+            keep_workdir = os.environ.get("IPOP_RYU_LAB_KEEP", "") not in ("", "0")
+        self.keep_workdir = keep_workdir
+        self.timeout = timeout
+        self.underlay_ns = f"{NS_PREFIX}{self.suffix}-ul"
+        self.key_path = os.path.join(self.workdir, "icc.key")
+        self.timings = {}
+        self._env = dict(os.environ, **{netns.MARKER_ENV: self.suffix})
+        self._controllers = {}
+        self._captures = []
+        self._log_marks = {}  # site -> vswitchd log offset before the last (re)connect
+        self._state = "new"
+        self.sites, self.hosts = {}, {}
+        names = [s.name for s in spec.sites]
+        for index, s in enumerate(spec.sites):
+            rundir = os.path.join(self.workdir, s.name)
+            ns = f"{NS_PREFIX}{self.suffix}-{s.name}"
+            site = Site(name=s.name, index=index, ns=ns, underlay_ip=underlay_ip(index),
+                        rundir=rundir, ovs=OvsInstance(ns, rundir, self.suffix),
+                        config_path=os.path.join(rundir, "site.conf")
+                        if spec.controller == "ipop" else None,
+                        log_path=os.path.join(rundir, "controller.log"), hosts={},
+                        overlay_ports=[f"ipop-{p}" for p in names if p != s.name], lab=self)
+            for h in s.hosts:
+                host = Host(name=h.name, site=s.name, ns=f"{ns}-{h.name}", ip=h.ip,
+                            mac=host_mac(h.ip), port=h.name, lab=self)
+                site.hosts[h.name] = self.hosts[h.name] = host
+            self.sites[s.name] = site
+
+    # --- context manager / lifecycle --------------------------------------------------------
+
+    def __enter__(self):
+        self.up()
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+
+    @staticmethod
+    def kill_all_leftovers(workdir_root=WORKDIR_ROOT):
+        """cleanup_all() for every lab under workdir_root (not while other labs run)."""
+        cleanup_all(workdir_root)
+
+    def up(self):
+        """Build everything; on any failure tear down what was built and re-raise."""
+        if self._state != "new":
+            raise RuntimeError(f"lab {self.suffix} is {self._state}; build a new Lab")
+        self._state = "up"
+        start = time.monotonic()
+        try:
+            os.makedirs(self.workdir)  # must not exist: a suffix collision fails loudly
+            for site in self.sites.values():
+                os.makedirs(site.rundir)
+            self._build_network()
+            self._write_configs()
+            # Controllers first: they import slowly, and then bridges connect on first try.
+            for site in self.sites.values():
+                self.start_controller(site, wait=False)
+            for site in self.sites.values():
+                site.ovs.start()
+            for site in self.sites.values():
+                if site.controller_pid:  # spares bridges a failed first connect + 1 s backoff
+                    netns.wait_until(lambda s=site: self._controller_listening(s), self.timeout,
+                                     f"controller of site {site.name} to listen")
+                self._configure_bridge(site)
+            self.wait_connected()
+        except BaseException:
+            self.down()
+            raise
+        self.timings["up"] = time.monotonic() - start
+        return self
+
+    def down(self):
+        """Stop every process and remove every namespace of this lab (idempotent)."""
+        if self._state == "down":
+            return
+        start = time.monotonic()
+        self._state = "down"
+        try:
+            for cap in self._captures:
+                cap.stop()
+            for site in self.sites.values():
+                self.stop_controller(site)
+                site.ovs.stop()
+        finally:
+            cleanup_all(self.workdir_root, suffix=self.suffix, remove_workdir=not self.keep_workdir)
+        self.timings["down"] = time.monotonic() - start
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _new_ns(self, name):
+        netns.create(name)
+        netns.sysctl(name, net__ipv6__conf__all__disable_ipv6=1,
+                     net__ipv6__conf__default__disable_ipv6=1)
+        netns.configure(name, "lo")
+
+    def _build_network(self):
+        ul = self.underlay_ns
+        self._new_ns(ul)
+        netns.add_bridge(ul, "br-ul")
+        netns.configure(ul, "br-ul")
+        for site in self.sites.values():
+            self._new_ns(site.ns)
+            netns.add_veth(site.ns, "ul0", ul, f"ul-{site.name}")
+            netns.configure(site.ns, "ul0", address=site.underlay_ip)
+            netns.configure(ul, f"ul-{site.name}", master="br-ul")
+            for host in site.hosts.values():
+                self._new_ns(host.ns)
+                netns.add_veth(host.ns, "eth0", site.ns, host.port)
+                netns.configure(host.ns, "eth0", address=host.ip, mac=host.mac, mtu=MTU)
+                netns.configure(site.ns, host.port, mtu=MTU)
+                # The userspace datapath forwards partial checksums as they are: make the
+                # container compute them (this also turns TSO off).
+                self.exec(host.ns, ["ethtool", "-K", "eth0", "tx", "off"])
+        for a, b in itertools.combinations(self.sites.values(), 2):
+            for x, y in ((a, b), (b, a)):
+                netns.add_vxlan(x.ns, f"ipop-{y.name}", vni(a.index, b.index),
+                                local=x.underlay_ip, remote=y.underlay_ip, dev="ul0")
+                netns.configure(x.ns, f"ipop-{y.name}", mtu=MTU)
+
+    def _write_configs(self):
+        if self.spec.controller != "ipop":
+            return
+        fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        for site in self.sites.values():
+            peers = ",".join(f"{p.name}@{p.underlay_ip}:{ICC_PORT}"
+                             for p in self.sites.values() if p is not site)
+            options = {"node_id": site.name, "icc": "true", "icc_address": site.underlay_ip,
+                       "icc_port": ICC_PORT, "peers": peers, "overlay_ports": "ipop*",
+                       "icc_key_file": self.key_path, "arp_timeout": self.spec.arp_timeout,
+                       **self.spec.extra_options}
+            lines = ["[DEFAULT]", "ofp_listen_host = 127.0.0.1", f"ofp_tcp_listen_port = {OF_PORT}",
+                     f"wsapi_host = {site.underlay_ip}", "wsapi_port = 8080", "", "[ipop]"]
+            lines += [f"{k} = {_ini_value(v)}" for k, v in options.items()]
+            with open(site.config_path, "w") as f:
+                f.write("\n".join(lines) + "\n")
+
+    def _configure_bridge(self, site):
+        controlled = self.spec.controller != "normal"
+        args = ["--", "add-br", site.bridge, "--", "set", "bridge", site.bridge,
+                "datapath_type=netdev", "protocols=OpenFlow13",
+                f"fail-mode={'secure' if controlled else 'standalone'}",
+                f"other-config:datapath-id={site.index + 1:016x}",
+                "other-config:disable-in-band=true"]
+        # Deterministic OpenFlow port numbers: hosts 1.., overlay port to site i: 100+i.
+        ports = [(h.port, n) for n, h in enumerate(site.hosts.values(), 1)]
+        ports += [(f"ipop-{p.name}", 100 + p.index) for p in self.sites.values() if p is not site]
+        for name, ofport in ports:
+            args += ["--", "add-port", site.bridge, name,
+                     "--", "set", "interface", name, f"ofport_request={ofport}"]
+        if controlled:
+            # max_backoff: reconnect within 1 s after a controller restart (default 8 s).
+            args += ["--", "--id=@c", "create", "controller", f'target="{CONTROLLER_TARGET}"',
+                     "max_backoff=1000", "--", "set", "bridge", site.bridge, "controller=@c"]
+        site.vsctl(*args)
+
+    # --- controllers / OVS restarts ---------------------------------------------------------
+
+    def _site(self, site):
+        return site if isinstance(site, Site) else self.sites[site]
+
+    def start_controller(self, site, wait=True):
+        site = self._site(site)
+        if self.spec.controller == "normal":
+            return None
+        proc = self._controllers.get(site.name)
+        if proc is None or proc.poll() is not None:
+            self._log_marks[site.name] = site.ovs.log_size()
+            if self.spec.controller == "ipop":
+                args = ["--config-file", site.config_path, "ipop_ryu.apps.switchmode"]
+            else:
+                args = ["--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(OF_PORT),
+                        "ryu.app.simple_switch_13"]
+            proc = netns.spawn(site.ns, [self.ryu_manager, *args], site.log_path,
+                               dict(self._env, PYTHONUNBUFFERED="1"),
+                               pidfile=os.path.join(site.rundir, "ryu-manager.pid"),
+                               cwd=REPO_ROOT)
+            self._controllers[site.name] = proc
+            site.controller_pid = proc.pid
+        if wait:
+            self.wait_connected([site])
+        return proc.pid
+
+    def stop_controller(self, site):
+        site = self._site(site)
+        netns.terminate(self._controllers.pop(site.name, None))
+        site.controller_pid = None
+
+    def _controller_listening(self, site):
+        self._check_controller(site)
+        return netns.tcp_listening(site.controller_pid, OF_PORT)
+
+    def _check_controller(self, site):
+        proc = self._controllers.get(site.name)
+        if proc is None or proc.poll() is not None:
+            raise RuntimeError(f"controller of site {site.name} is not running; "
+                               f"{site.log_path}:\n{_tail(site.log_path)}")
+
+    def wait_connected(self, sites=None, timeout=None):
+        """Wait until each site's bridge is connected to its controller (OpenFlow hello
+        done, as vswitchd logs it; the db's is_connected lags by up to 5 s)."""
+        if self.spec.controller == "normal":
+            return
+        for site in [self._site(s) for s in (sites or self.sites.values())]:
+            def connected(site=site):
+                self._check_controller(site)
+                return site.ovs.controller_connected(site.bridge, CONTROLLER_TARGET,
+                                                     self._log_marks.get(site.name, 0))
+            netns.wait_until(connected, timeout or self.timeout,
+                             f"controller connection of site {site.name}", interval=0.05)
+
+    def stop_ovs(self, site, db=False, hard=False):
+        """Stop ovs-vswitchd (and ovsdb-server if db) of a site, with SIGKILL if hard (a
+        crash); conf.db is kept for start_ovs."""
+        self._site(site).ovs.stop(db=db, hard=hard)
+
+    def start_ovs(self, site, wait=True):
+        """Restart the site's daemons from the same conf.db (bridges/ports come back)."""
+        site = self._site(site)
+        self._log_marks[site.name] = site.ovs.log_size()
+        site.ovs.start()
+        # Any write without --no-wait returns only once vswitchd has applied the db.
+        site.vsctl("set", "open_vswitch", ".", f"external_ids:lab-sync={time.time_ns()}")
+        if wait:
+            self.wait_connected([site])
+
+    # --- running things ---------------------------------------------------------------------
+
+    def _env_for(self, ns):
+        """A site's namespace gets its OVS_* variables, so ovs-* tools find its daemons."""
+        return next((s.ovs.env for s in self.sites.values() if s.ns == ns), self._env)
+
+    def resolve_ns(self, where):
+        """Namespace of a site name, host name or a namespace name."""
+        if where in self.sites:
+            return self.sites[where].ns
+        if where in self.hosts:
+            return self.hosts[where].ns
+        return where
+
+    def exec(self, ns, argv, check=True, timeout=30, input=None):
+        """Run argv in namespace ns (site/host names accepted); text CompletedProcess."""
+        ns = self.resolve_ns(ns)
+        proc = subprocess.run(netns.exec_argv(ns, list(map(str, argv))), env=self._env_for(ns),
+                              input=input, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, argv, proc.stdout, proc.stderr)
+        return proc
+
+    def capture(self, where, iface, bpf_filter="", max_packets=None):
+        """tcpdump on iface in a site's (or host's) namespace: `with lab.capture(...) as cap`.
+        max_packets makes tcpdump stop by itself after that many (see Capture.wait)."""
+        ns = self.resolve_ns(where)
+        capdir = os.path.join(self.workdir, "captures")
+        os.makedirs(capdir, exist_ok=True)
+        path = os.path.join(capdir, f"tcpdump-{len(self._captures):03d}-{where}-{iface}.pcap")
+        cap = Capture(ns, iface, bpf_filter, path, self._env_for(ns), max_packets)
+        self._captures.append(cap)
+        return cap
+
+    def namespaces(self):
+        """This lab's namespaces that currently exist."""
+        return netns.list_namespaces(f"{NS_PREFIX}{self.suffix}-")
+
+
+def _ini_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    return str(v)
+
+
+def _tail(path, lines=30):
+    try:
+        with open(path, errors="replace") as f:
+            return "\n".join(f.read().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def cleanup_all(workdir_root=WORKDIR_ROOT, suffix=None, remove_workdir=True):
+    """Tear down the lab `suffix`, or with suffix=None every lab under workdir_root plus the
+    ipr-* namespaces of other labs that have no process left (dead leftovers).
+
+    Kills only pids recorded in pidfiles or found in the lab's namespaces, and only while
+    they still carry the lab's marker (and, for pidfiles, the program's name). Labs under
+    workdir_root are torn down even if running: call suffix=None only when none should be."""
+    if suffix:
+        suffixes = [suffix]
+    else:
+        suffixes = sorted(os.listdir(workdir_root)) if os.path.isdir(workdir_root) else []
+    namespaces = {}
+    for ns in netns.list_namespaces(f"{NS_PREFIX}{suffix}-" if suffix else NS_PREFIX):
+        namespaces.setdefault(ns[len(NS_PREFIX):].split("-", 1)[0], []).append(ns)
+    pids = netns.pids_by_ns() if namespaces else {}
+    for sfx in sorted(set(suffixes) | set(namespaces)):
+        names = namespaces.get(sfx, [])
+        if sfx not in suffixes and any(pids.get(ns) for ns in names):
+            continue  # a live lab kept under another workdir_root
+        if sfx in suffixes:
+            _kill_pidfiles(os.path.join(workdir_root, sfx), sfx)
+        for ns in names:
+            for pid in pids.get(ns, []):
+                netns.kill_recorded(pid, sfx, "")
+            netns.delete(ns)
+        if remove_workdir and sfx in suffixes:
+            shutil.rmtree(os.path.join(workdir_root, sfx), ignore_errors=True)
+
+
+def _kill_pidfiles(workdir, sfx):
+    for dirpath, _, files in os.walk(workdir):
+        for name in files:
+            prog = next((p for p in PROGRAMS if p in name), None)
+            if not name.endswith(".pid") or prog is None:
+                continue
+            try:
+                with open(os.path.join(dirpath, name)) as f:
+                    pid = int(f.read().strip())
+            except (OSError, ValueError):
+                continue
+            netns.kill_recorded(pid, sfx, prog)

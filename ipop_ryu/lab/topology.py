@@ -1,0 +1,87 @@
+"""Lab descriptions: sites, their container hosts, and which controller drives the bridges."""
+import ipaddress
+import string
+from dataclasses import dataclass, field
+
+CONTROLLERS = ("ipop", "simple_switch_13", "normal")
+CONTAINER_NET = ipaddress.ip_network("10.0.3.0/24")
+
+
+@dataclass
+class HostSpec:
+    name: str  # also the OVS port name in the site: at most 15 characters
+    ip: str
+
+
+@dataclass
+class SiteSpec:
+    name: str
+    hosts: list
+
+
+@dataclass
+class LabSpec:
+    sites: list
+    controller: str = "ipop"
+    arp_timeout: int = 300
+    extra_options: dict = field(default_factory=dict)  # extra [ipop] options for site.conf
+
+    def validate(self):
+        if self.controller not in CONTROLLERS:
+            raise ValueError(f"controller must be one of {CONTROLLERS}")
+        names = [s.name for s in self.sites]
+        hosts = [h for s in self.sites for h in s.hosts]
+        ips = [h.ip for h in hosts]
+        if len(set(names)) != len(names) or "ul" in names:
+            raise ValueError(f"site names must be unique and not 'ul': {names}")
+        if not 1 <= len(self.sites) <= 250:
+            raise ValueError("1 to 250 sites")
+        if len({h.name for h in hosts}) != len(hosts) or len(set(ips)) != len(ips):
+            raise ValueError("host names and ips must be unique across the lab")
+        for s in self.sites:
+            # ipop-<peer> must fit IFNAMSIZ; site names also end up in namespace names.
+            if not s.name.isalnum() or len(s.name) > 10:
+                raise ValueError(f"site name {s.name!r}: alphanumeric, at most 10 chars")
+        for h in hosts:
+            if not 0 < len(h.name) <= 15 or h.name in ("ul0", "br0", "lo") \
+                    or h.name.startswith("ipop"):
+                raise ValueError(f"bad host name {h.name!r}")
+            if ipaddress.ip_address(h.ip) not in CONTAINER_NET:
+                raise ValueError(f"host ip {h.ip} outside {CONTAINER_NET}")
+        return self
+
+
+def seed_two_sites(controller="ipop", **kw):
+    """The IPOP seed picture: A{h3, h5} and B{h7, h104}."""
+    return LabSpec([SiteSpec("A", [HostSpec("h3", "10.0.3.3"), HostSpec("h5", "10.0.3.5")]),
+                    SiteSpec("B", [HostSpec("h7", "10.0.3.7"), HostSpec("h104", "10.0.3.104")])],
+                   controller=controller, **kw)
+
+
+def mesh(n_sites, hosts_per_site, controller="ipop", **kw):
+    """Sites A, B, C, ...; host j (0-based) of site i is h<N> with ip 10.0.3.<N>,
+    N = 10 + 20*i + j: site A uses .10-.29, B .30-.49, ... (up to 6 sites x 20 hosts)."""
+    if not 1 <= n_sites <= 6 or not 0 <= hosts_per_site <= 20:
+        raise ValueError("mesh supports 1-6 sites and 0-20 hosts per site")
+    sites = []
+    for i in range(n_sites):
+        numbers = [10 + 20 * i + j for j in range(hosts_per_site)]
+        sites.append(SiteSpec(string.ascii_uppercase[i],
+                              [HostSpec(f"h{n}", f"10.0.3.{n}") for n in numbers]))
+    return LabSpec(sites, controller=controller, **kw)
+
+
+def host_mac(ip):
+    """Deterministic locally administered MAC: 10.0.3.5 -> 02:00:0a:00:03:05."""
+    return "02:00:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(ip).packed)
+
+
+def underlay_ip(index):
+    """Underlay address of the site at position index: 192.0.2.(index+1)."""
+    return f"192.0.2.{index + 1}"
+
+
+def vni(index_a, index_b):
+    """VXLAN id unique per unordered site pair (the kernel refuses duplicate id+port)."""
+    lo, hi = sorted((index_a, index_b))
+    return 1000 + 256 * lo + hi
