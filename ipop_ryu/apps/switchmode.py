@@ -15,16 +15,16 @@ from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
 from ipop_ryu.apps.rest import APP_KEY, StatusController
-from ipop_ryu.core import metrics, pipeline
+from ipop_ryu.core import metrics
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import IccSend
 from ipop_ryu.core.switchmode import SwitchMode
-from ipop_ryu.ofp.ryu13 import more_replies_follow, to_message
+from ipop_ryu.ofp.ryu13 import more_replies_follow, to_messages
 
 CONF = cfg.CONF
 CONF.register_opts([cfg.StrOpt(name, default=default, help=help_text)
                     for name, (default, help_text) in OPTIONS.items()], group="ipop")
-TICK_SECONDS = 1.0
+TICK_SECONDS = 0.1          # relay retries start at 0.25 s
 
 
 def load_options():
@@ -53,7 +53,7 @@ class SwitchModeApp(app_manager.RyuApp):
         self.metrics_registry = metrics.registry_for(self.core)
         self.datapath = None
         self.sock = None
-        self._flow_stats = {}      # multipart replies, gathered until the last part
+        self._flow_stats = []      # multipart replies, gathered until the last part
         self._port_desc = {}
         self._connecting = False
         if self.options.icc:
@@ -91,7 +91,8 @@ class SwitchModeApp(app_manager.RyuApp):
                     self.core.stats["icc_send_errors"] += 1
                     self.logger.debug("ICC send to %s failed: %s", intent.peer, exc)
             elif self.datapath is not None:
-                self.datapath.send_msg(to_message(self.datapath, intent))
+                for msg in to_messages(self.datapath, intent):
+                    self.datapath.send_msg(msg)
 
     def _handle(self, event_name, call, *args):
         """Run a core call; an unexpected error is logged and counted, never fatal."""
@@ -173,12 +174,11 @@ class SwitchModeApp(app_manager.RyuApp):
         msg = ev.msg
         if msg.datapath is not self.datapath:
             return
-        for stat in msg.body:
-            if pipeline.purpose_of(stat.cookie) == "proxy_arp":
-                self._flow_stats[pipeline.ip_of(stat.cookie)] = stat.packet_count
+        self._flow_stats += [(stat.cookie, stat.table_id, stat.priority, stat.packet_count)
+                             for stat in msg.body]
         if not more_replies_follow(msg):
-            stats, self._flow_stats = self._flow_stats, {}
-            self.core.proxy_flow_stats(stats)
+            stats, self._flow_stats = self._flow_stats, []
+            self._handle("flow_stats", self.core.flow_stats, stats)
 
 
 def _name(name):

@@ -25,6 +25,9 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "pending_timeout": ("5", "seconds a relayed ARP request waits for its reply"),
     "hello_interval": ("5", "seconds between hellos to each peer"),
     "peer_hold_time": ("15", "a peer silent this long is down: its entries are withdrawn"),
+    "punt_rate": ("100", "ARP packets/s one port may send to the controller (an OpenFlow "
+                         "meter per port; 0 = no meter)"),
+    "overlay_subnet": ("", "comma list of CIDRs; when set, addresses outside are never learned"),
     "icc_freshness": ("30", "seconds an ICC datagram's timestamp may differ from our clock "
                             "(replay protection; keep the sites' clocks in sync with NTP)"),
 }
@@ -60,6 +63,14 @@ class Options:
     hello_interval: float = 5.0
     peer_hold_time: float = 15.0
     icc_freshness: float = 30.0
+    punt_rate: int = 100
+    overlay_subnet: Tuple = ()
+
+    def in_overlay(self, ip: str) -> bool:
+        if not self.overlay_subnet:
+            return True
+        address = ipaddress.IPv4Address(ip)
+        return any(address in net for net in self.overlay_subnet)
 
     def is_overlay_port(self, name: str) -> bool:
         """`ipop*` is a prefix; other names match exactly (no other wildcard is special)."""
@@ -94,6 +105,11 @@ def _seconds(low, high):
             raise ValueError(f"expected seconds from {low:g} to {high:g}")
         return value
     return check
+
+
+def _subnets(text):
+    return tuple(ipaddress.IPv4Network(part.strip(), strict=False)
+                 for part in text.split(",") if part.strip())
 
 
 def _address(text):
@@ -136,7 +152,8 @@ PARSERS: Dict[str, Callable] = {
     "icc_key_file": str.strip, "arp_timeout": _int_in(1, 86400),
     "pending_timeout": _int_in(1, 600),
     "hello_interval": _seconds(0.1, 3600), "peer_hold_time": _seconds(0.3, 86400),
-    "icc_freshness": _seconds(1, 86400),
+    "icc_freshness": _seconds(1, 86400), "punt_rate": _int_in(0, 1000000),
+    "overlay_subnet": _subnets,
 }
 
 

@@ -57,6 +57,7 @@ class Flow:
     actions: Tuple[Action, ...] = ()
     goto: Optional[int] = None
     metadata: Optional[Tuple[int, int]] = None      # write_metadata (value, mask)
+    meter: Optional[int] = None
     idle_timeout: int = 0
     hard_timeout: int = 0
 
@@ -71,10 +72,25 @@ def flow(table, priority, cookie, match=None, actions=(), **kw) -> Flow:
 
 @dataclass(frozen=True)
 class DeleteFlows:
-    """Delete every flow whose cookie matches under cookie_mask (in all tables by default)."""
+    """Delete every flow whose cookie matches under cookie_mask (in all tables by default)
+    and whose match includes match_items (OpenFlow non-strict delete)."""
     cookie: int
     cookie_mask: int = 0xFFFFFFFFFFFFFFFF
     table: Optional[int] = None
+    match_items: Tuple = ()
+
+
+@dataclass(frozen=True)
+class Meter:
+    """Add or update a packets-per-second meter that drops above rate (burst in packets)."""
+    meter_id: int
+    rate: int
+    burst: int
+
+
+@dataclass(frozen=True)
+class DeleteMeter:
+    meter_id: int
 
 
 @dataclass(frozen=True)

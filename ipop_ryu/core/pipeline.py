@@ -9,6 +9,8 @@
     table 3 FWD_ANY    learned MACs on any port; miss -> FLOOD
     table 4 FWD_LOCAL  learned MACs on local ports only (split horizon); miss -> FLOOD
     table 5 FLOOD      from a local port: every other port; from an overlay port: local ports only
+    table 6 PUNT       to the controller through a per-port OpenFlow meter, so one host's ARP
+                       storm cannot starve the controller for the others
 
 Cookie layout (64 bits): 0x4950 ("IP") | purpose (8 bits) << 32 | IPv4 address for the
 per-address flows, so `ovs-ofctl dump-flows br0 cookie=0x4950000400000000/0xffffffff00000000`
@@ -18,12 +20,12 @@ import ipaddress
 from typing import Iterable, List
 
 from .arp import BROADCAST_MAC, ETH_TYPE_ARP, ARP_REPLY, ARP_REQUEST, UNSPECIFIED_IP
-from .intents import (ALL, CONTROLLER, IN_PORT, DeleteFlows, Flow, Learn, Move, Output,
-                      SetField, flow)
+from .intents import (CONTROLLER, IN_PORT, DeleteFlows, DeleteMeter, Flow, Learn, Meter, Move,
+                      Output, SetField, flow)
 
-CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD = range(6)
+CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD, PUNT = range(7)
 TABLE_NAMES = {CLASSIFY: "classify", ARP: "arp", LEARN: "learn", FWD_ANY: "fwd_any",
-               FWD_LOCAL: "fwd_local", FLOOD: "flood"}
+               FWD_LOCAL: "fwd_local", FLOOD: "flood", PUNT: "punt"}
 
 # metadata written in CLASSIFY: where the frame entered the bridge
 FROM_LOCAL, FROM_OVERLAY = 1, 2
@@ -44,6 +46,7 @@ PURPOSES = {
     "learned_mac": (0x07, "learned MAC -> port (written by OVS learn)"),
     "flood": (0x08, "broadcast / unknown unicast, split horizon"),
     "default": (0x09, "table defaults and misses"),
+    "punt_meter": (0x0A, "ARP punt through the port's meter"),
 }
 
 
@@ -72,10 +75,11 @@ def _from(origin):
 
 LEARNED_MAC_IDLE_TIMEOUT = 300
 PRIO_GUARD, PRIO_RESPONDER, PRIO_PUNT, PRIO_DROP, PRIO_PORT = 310, 300, 200, 400, 100
-PUNT = Output(CONTROLLER)
+TO_CONTROLLER = Output(CONTROLLER)
+SHARED_METER = 65000          # ports without a meter of their own (port numbers >= this)
 
 
-def base_flows() -> List[Flow]:
+def base_flows(punt_rate: int = 0) -> List[Flow]:
     """Everything that does not depend on ports or learned addresses."""
     arp, bcast = {"eth_type": ETH_TYPE_ARP}, {"eth_dst": BROADCAST_MAC}
     learn_any = Learn(FWD_ANY, PRIO_PORT, cookie("learned_mac"), LEARNED_MAC_IDLE_TIMEOUT)
@@ -90,11 +94,11 @@ def base_flows() -> List[Flow]:
         flow(ARP, PRIO_DROP, cookie("overlay_arp_drop"), {**_from(FROM_OVERLAY), **arp, **bcast}),
         # RFC 5227 probes are never proxied (a moving host must not see a conflict)
         flow(ARP, PRIO_GUARD, cookie("arp_punt"),
-             {**_from(FROM_LOCAL), **arp, **bcast, "arp_spa": UNSPECIFIED_IP}, [PUNT]),
-        flow(ARP, PRIO_PUNT, cookie("arp_punt"), {**_from(FROM_LOCAL), **arp, **bcast}, [PUNT]),
+             {**_from(FROM_LOCAL), **arp, **bcast, "arp_spa": UNSPECIFIED_IP}, goto=PUNT),
+        flow(ARP, PRIO_PUNT, cookie("arp_punt"), {**_from(FROM_LOCAL), **arp, **bcast}, goto=PUNT),
         # replies from local hosts: may answer a request relayed from another site
         flow(ARP, PRIO_PUNT, cookie("arp_punt"),
-             {**_from(FROM_LOCAL), **arp, "arp_op": ARP_REPLY}, [PUNT]),
+             {**_from(FROM_LOCAL), **arp, "arp_op": ARP_REPLY}, goto=PUNT),
         flow(ARP, 0, default, goto=LEARN),
         # LEARN
         flow(LEARN, PRIO_PORT, cookie("learn"), _from(FROM_LOCAL),
@@ -104,7 +108,33 @@ def base_flows() -> List[Flow]:
         flow(FWD_ANY, 0, default, goto=FLOOD),
         flow(FWD_LOCAL, 0, default, goto=FLOOD),
         flow(FLOOD, 0, default),
+        flow(PUNT, 0, default, {}, [TO_CONTROLLER],
+             meter=SHARED_METER if punt_rate else None),
     ]
+
+
+def punt_meters(punt_rate: int) -> List[Meter]:
+    return [Meter(SHARED_METER, punt_rate, punt_rate)] if punt_rate else []
+
+
+def install_port_punt(port: int, punt_rate: int) -> list:
+    """ARP from this port reaches the controller at most punt_rate packets/s."""
+    if not punt_rate or port >= SHARED_METER:
+        return []
+    return [Meter(port, punt_rate, punt_rate),
+            flow(PUNT, PRIO_PORT, cookie("punt_meter", port=port), {"in_port": port},
+                 [TO_CONTROLLER], meter=port)]
+
+
+def delete_port_punt(port: int) -> list:
+    return [DeleteFlows(cookie("punt_meter", port=port)), DeleteMeter(port)] \
+        if port < SHARED_METER else []
+
+
+def delete_learned_mac(mac: str) -> List[DeleteFlows]:
+    """Forget where the datapath learned mac (the host moved): it is flooded until relearned."""
+    return [DeleteFlows(cookie("learned_mac"), PURPOSE_MASK, table, (("eth_dst", mac),))
+            for table in (FWD_ANY, FWD_LOCAL)]
 
 
 def classify_overlay_port(port: int) -> Flow:
@@ -148,7 +178,7 @@ def install_arp_responder(ip: str, mac: str, hard_timeout: int = 0) -> List[Flow
     guard = flow(
         ARP, PRIO_GUARD, cookie("proxy_arp_guard", ip),
         {**_from(FROM_LOCAL), "eth_type": ETH_TYPE_ARP, "eth_dst": BROADCAST_MAC, "arp_spa": ip},
-        [PUNT], hard_timeout=hard_timeout)
+        goto=PUNT, hard_timeout=hard_timeout)
     return [responder, guard]
 
 

@@ -3,26 +3,31 @@
 One instance serves one bridge. Every public method returns the list of intents to carry out;
 nothing here touches a socket or a switch, so it is tested with plain function calls.
 """
+import ipaddress
 import logging
 import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Tuple
 
 from . import arp, pipeline
 from .config import Options
 from .icc import REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Message
-from .intents import TABLE, IccSend, Output, PacketOut, RequestFlowStats
+from .intents import (TABLE, DeleteFlows, Flow, IccSend, Meter, Output, PacketOut,
+                      RequestFlowStats)
 from .peers import Peers
 from .table import REFRESHED, ArpTable, Entry
 
 LOG = logging.getLogger("ipop_ryu")
 
-RELAY_MIN_INTERVAL = 0.5      # seconds between two ICC arp_requests for one target
 MAX_OFPORT = 0xFFFFFF00       # above are reserved ports (LOCAL, CONTROLLER...)
 DROP_LOG_INTERVAL = 10.0
-FLOW_STATS_INTERVAL = 2.0     # seconds between polls of the responder flows' counters
+FLOW_STATS_INTERVAL = 2.0     # seconds between polls of our flows (counters, reconciliation)
+RETRY_FIRST = 0.25            # an unanswered relay is resent after 0.25, 0.5, 1, 2 s
+RETRY_MAX = 4
+NEVER_LEARNED = [ipaddress.IPv4Network(n) for n in
+                 ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3", "255.255.255.255/32")]
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,12 @@ class Relay:
     until: float
 
 
+@dataclass(frozen=True)
+class Retry:
+    attempt: int
+    at: float
+
+
 class SwitchMode:
     def __init__(self, options: Options, clock=time.monotonic, wallclock=time.time):
         self.options = options
@@ -51,20 +62,20 @@ class SwitchMode:
         self.table = ArpTable(options.node_id, options.arp_timeout)
         self.codec = Codec(options.icc_key) if options.icc else None
         self.peers = Peers(options.peers if options.icc else (), options.peer_hold_time)
-        self.boot = secrets.token_hex(8)     # tells peers we restarted
-        self._next_hello = 0.0
-        self._next_flow_stats = 0.0
+        self.boot = secrets.token_hex(8)      # tells peers we restarted
         self.ports: Dict[int, str] = {}
         self.pending: Dict[str, Dict[str, Requester]] = {}   # target ip -> requester ip -> ...
         self.relays: Dict[str, Dict[str, Relay]] = {}        # target ip -> node -> ...
-        self.last_relay: Dict[str, float] = {}
+        self.retries: Dict[str, Retry] = {}                  # target ip -> next resend
         self.stats = Counter()
-        self._seq = int(wallclock() * 1e6)   # increases across restarts (see Peers)
-        self._drop_logged: Dict[str, float] = {}
-        self.proxy_flow_packets: Dict[str, int] = {}   # ip -> n_packets, from the switch
+        self.proxy_flow_packets: Dict[str, int] = {}         # ip -> n_packets, from the switch
         self.started = clock()
+        self._seq = int(wallclock() * 1e6)    # increases across restarts (see Peers)
+        self._next_hello = 0.0
+        self._next_flow_stats = 0.0
+        self._drop_logged: Dict[str, float] = {}
 
-    # ---- ports ---------------------------------------------------------------------------
+    # ---- the bridge: ports and the flows the state needs ------------------------------------
     @property
     def overlay_ports(self) -> List[int]:
         return sorted(n for n, name in self.ports.items() if self.options.is_overlay_port(name))
@@ -74,52 +85,97 @@ class SwitchMode:
         return sorted(n for n, name in self.ports.items()
                       if n < MAX_OFPORT and not self.options.is_overlay_port(name))
 
-    def _port_flows(self) -> list:
-        return ([pipeline.classify_overlay_port(p) for p in self.overlay_ports]
-                + pipeline.flood_flows(self.local_ports, self.overlay_ports))
+    def desired_flows(self) -> list:
+        """Every meter and flow of ours the bridge should hold now."""
+        rate, now = self.options.punt_rate, self.clock()
+        out = pipeline.punt_meters(rate) + pipeline.base_flows(rate)
+        out += [pipeline.classify_overlay_port(p) for p in self.overlay_ports]
+        out += pipeline.flood_flows(self.local_ports, self.overlay_ports)
+        for port in self.local_ports:
+            out += pipeline.install_port_punt(port, rate)
+        for entry in self.table.entries(now):
+            if self._proxied(entry):
+                out += self._responder(entry, now)
+        return out
 
     def switch_connected(self, ports: Dict[int, str]) -> list:
-        """The whole pipeline from scratch, once the bridge's ports are known (so no ARP is
-        punted from a port we cannot classify): our old flows go, what the state needs comes."""
-        now = self.clock()
+        """Once the bridge's ports are known (so no ARP is punted from a port we cannot
+        classify): install what the state needs over what is there, without wiping the
+        bridge; the flow-stats reply then shows which of our old flows to remove."""
         self.ports = dict(ports)
-        out = pipeline.delete_all_ours() + pipeline.base_flows() + self._port_flows()
+        now = self.clock()
         for entry in self.table.entries(now):
             if entry.local and entry.port not in self.ports:
                 self.table.remove(entry.ip)
-            elif self._proxied(entry):
-                out += self._responder(entry, now)
+        self._next_flow_stats = now + FLOW_STATS_INTERVAL
+        out = self.desired_flows() + [self._poll_flows()]
         return self._count_flows(out)
 
     def ports_changed(self, ports: Dict[int, str]) -> list:
-        old_overlay = set(self.overlay_ports)
+        old_overlay, old_local = set(self.overlay_ports), set(self.local_ports)
         self.ports = dict(ports)
-        new_overlay = set(self.overlay_ports)
-        out = [pipeline.delete_overlay_port(p) for p in sorted(old_overlay - new_overlay)]
-        out += [pipeline.classify_overlay_port(p) for p in sorted(new_overlay - old_overlay)]
+        overlay, local, rate = set(self.overlay_ports), set(self.local_ports), self.options.punt_rate
+        out = [pipeline.delete_overlay_port(p) for p in sorted(old_overlay - overlay)]
+        out += [pipeline.classify_overlay_port(p) for p in sorted(overlay - old_overlay)]
+        for port in sorted(old_local - local):
+            out += pipeline.delete_port_punt(port)
+        for port in sorted(local - old_local):
+            out += pipeline.install_port_punt(port, rate)
         out += pipeline.flood_flows(self.local_ports, self.overlay_ports)
-        # hosts whose port is gone are gone
-        for entry in self.table.entries(self.clock()):
+        for entry in self.table.entries(self.clock()):      # hosts whose port is gone are gone
             if entry.local and entry.port not in self.ports:
                 self.table.remove(entry.ip)
                 out += self._forget(entry)
         return self._count_flows(out)
 
-    # ---- packet-in -----------------------------------------------------------------------
+    def _poll_flows(self) -> RequestFlowStats:
+        return RequestFlowStats(pipeline.COOKIE_TAG, pipeline.COOKIE_TAG_MASK)
+
+    def flow_stats(self, flows: Iterable[Tuple[int, int, int, int]]) -> list:
+        """Our flows as the switch reports them, (cookie, table, priority, n_packets) each.
+
+        Counts the ARP requests the responders answered, removes flows of ours the state no
+        longer needs (left from before a restart) and re-adds missing ones."""
+        present, packets = Counter(), {}
+        for cookie, table, priority, n_packets in flows:
+            purpose = pipeline.purpose_of(cookie)
+            if purpose is None or purpose == "learned_mac":
+                continue
+            present[cookie, table, priority] += 1
+            if purpose == "proxy_arp":
+                packets[pipeline.ip_of(cookie)] = n_packets
+        for ip, count in packets.items():
+            last = self.proxy_flow_packets.get(ip, 0)
+            self.stats["arp_answered_by_flow"] += count - last if count >= last else count
+        self.proxy_flow_packets = packets
+        desired = [f for f in self.desired_flows() if isinstance(f, Flow)]
+        wanted = Counter((f.cookie, f.table, f.priority) for f in desired)
+        out = []
+        for cookie in sorted({key[0] for key in present} - {key[0] for key in wanted}):
+            self.stats["flows_removed_stale"] += 1
+            out.append(DeleteFlows(cookie))
+        missing = {key for key, n in wanted.items() if present[key] < n}
+        repairs = [f for f in desired if (f.cookie, f.table, f.priority) in missing]
+        self.stats["flows_repaired"] += len(repairs)
+        return self._count_flows(out + repairs)
+
+    # ---- packet-in ----------------------------------------------------------------------------
     def packet_in(self, in_port: int, data: bytes) -> list:
         self.stats["packet_in"] += 1
         frame = arp.parse(data)
         if frame is None:
             self.stats["packet_in_ignored"] += 1
             return []
-        if in_port not in self.local_ports:
-            # only local ARP is punted; anything else is a pipeline bug or a race with a port
+        if in_port not in self.ports or in_port in self.overlay_ports:
+            # only local ARP is punted; anything else is a race with a port change
             self.stats["packet_in_not_local"] += 1
             return []
         now = self.clock()
         out = []
         if self._learnable(frame.spa, frame.sha):
-            out += self._learn(frame.spa, frame.sha, self.node_id, in_port, now)
+            out += self._learn_local(frame, in_port, now)
+        elif not frame.is_probe:
+            self.stats["not_learned"] += 1
         if frame.op == arp.ARP_REQUEST and frame.is_broadcast:
             out += self._local_request(frame, in_port, data, now)
         elif frame.op == arp.ARP_REPLY:
@@ -138,21 +194,28 @@ class SwitchMode:
             answer = arp.reply(entry.ip, entry.mac, frame.spa, frame.sha)
             return [PacketOut(arp.build(answer), (Output(in_port),))]
         out = self._flood_local(data, in_port)
-        if entry is None and self.peers.states:
+        if entry is None and self.peers.states and self._learnable(frame.tpa, frame.sha):
             self.pending.setdefault(frame.tpa, {})[frame.spa] = Requester(
                 frame.spa, frame.sha, in_port, now + self.options.pending_timeout)
-            if now - self.last_relay.get(frame.tpa, -RELAY_MIN_INTERVAL) >= RELAY_MIN_INTERVAL:
-                self.last_relay[frame.tpa] = now
-                self.stats["arp_relayed_to_peers"] += 1
-                out += self._to_peers("arp_request", sender_ip=frame.spa,
-                                      sender_mac=frame.sha, target_ip=frame.tpa)
+            if frame.tpa not in self.retries:
+                out += self._relay(frame.tpa, 0, now)
         return out
+
+    def _relay(self, target: str, attempt: int, now: float) -> list:
+        """Ask every peer who has target, on behalf of one of the hosts waiting for it."""
+        requester = next(iter(self.pending[target].values()))
+        self.retries[target] = Retry(attempt + 1, now + RETRY_FIRST * 2 ** attempt)
+        self.stats["arp_relayed_to_peers" if attempt == 0 else "arp_relay_retries"] += 1
+        return self._to_peers("arp_request", sender_ip=requester.ip, sender_mac=requester.mac,
+                              target_ip=target)
 
     def _local_reply(self, frame: arp.ArpFrame, in_port: int, data: bytes, now: float):
         self.pending.pop(frame.spa, None)        # a local owner answered local requesters
+        self.retries.pop(frame.spa, None)
         out, relayed_to = [], set()
         for relay in self.relays.pop(frame.spa, {}).values():
-            if relay.until > now and frame.spa != relay.ip:
+            if relay.until > now and frame.spa != relay.ip and self._learnable(frame.spa,
+                                                                                frame.sha):
                 relayed_to.add(relay.mac)
                 self.stats["arp_answered_for_peers"] += 1
                 out += self._to_peer(relay.node, "arp_reply", ip=frame.spa, mac=frame.sha)
@@ -166,7 +229,7 @@ class SwitchMode:
         ports = [Output(p) for p in self.local_ports if p != in_port]
         return [PacketOut(data, tuple(ports))] if ports else []
 
-    # ---- ICC -----------------------------------------------------------------------------
+    # ---- ICC ----------------------------------------------------------------------------------
     def icc_datagram(self, data: bytes, addr) -> list:
         if self.codec is None:
             return []
@@ -198,33 +261,13 @@ class SwitchMode:
     def _icc_hello(self, message: Message, now: float) -> list:
         return []
 
-    def _sync_to(self, name: str, now: float) -> list:
-        """Give a peer that (re)appeared our local hosts, so it answers locally at once."""
-        out = []
-        for entry in self.table.entries(now):
-            if entry.local:
-                out += self._to_peer(name, "arp_reply", ip=entry.ip, mac=entry.mac)
-        self.stats["sync_entries_sent"] += len(out)
-        return out
-
-    def _peer_down(self, name: str) -> list:
-        """Withdraw what a silent peer told us: nothing answers for hosts we cannot reach."""
-        LOG.warning("peer %s is down: withdrawing its entries", name)
-        self.stats["peer_down"] += 1
-        out = []
-        for entry in self.table.remove_node(name):
-            self.stats["entries_withdrawn"] += 1
-            out += self._forget(entry)
-        for relays in self.relays.values():
-            relays.pop(name, None)
-        return out
-
     def _icc_arp_request(self, message: Message, now: float) -> list:
-        out = []
         sender_ip, sender_mac, target = (message["sender_ip"], message["sender_mac"],
                                          message["target_ip"])
-        if self._learnable(sender_ip, sender_mac):
-            out += self._learn(sender_ip, sender_mac, message.node, None, now)
+        if not self._learnable(sender_ip, sender_mac) or not self.options.in_overlay(target):
+            self.stats["icc_ignored.not_learnable"] += 1
+            return []
+        out = self._claim(sender_ip, sender_mac, message.node, message.ts, now)
         entry = self.table.get(target, now)
         if entry is not None:
             if entry.local:          # we own it: answer at once, no replay needed
@@ -235,15 +278,19 @@ class SwitchMode:
             message.node, sender_ip, sender_mac, now + self.options.pending_timeout)
         self.stats["arp_replayed_locally"] += 1
         replay = arp.build(arp.request(sender_ip, sender_mac, target))
-        ports = tuple(Output(p) for p in self.local_ports)
-        return out + ([PacketOut(replay, ports)] if ports else [])
+        return out + self._flood_local(replay, None)
 
     def _icc_arp_reply(self, message: Message, now: float) -> list:
+        """An answer to our request, or a peer's announcement (gratuitous ARP, host moved)."""
         ip, mac = message["ip"], message["mac"]
         if not self._learnable(ip, mac):
             self.stats["icc_ignored.not_learnable"] += 1
             return []
-        out = self._learn(ip, mac, message.node, None, now)
+        out = self._claim(ip, mac, message.node, message.ts, now)
+        entry = self.table.get(ip, now)
+        if entry is None or entry.mac != mac:
+            return out               # the claim lost to a newer one
+        self.retries.pop(ip, None)
         for requester in self.pending.pop(ip, {}).values():
             if requester.until > now and requester.port in self.ports:
                 self.stats["arp_answered_via_peers"] += 1
@@ -272,26 +319,91 @@ class SwitchMode:
         return [IccSend(state.peer.addr, data, name)]
 
     def _to_peers(self, msg_type: str, **fields) -> List[IccSend]:
-        return [send for state in self.peers for send in self._to_peer(state.name, msg_type,
-                                                                        **fields)]
+        return [send for state in self.peers
+                for send in self._to_peer(state.name, msg_type, **fields)]
 
-    # ---- the learned table ---------------------------------------------------------------
+    def _sync_to(self, name: str, now: float) -> list:
+        """Give a peer that (re)appeared our local hosts, so it answers locally at once."""
+        out = []
+        for entry in self.table.entries(now):
+            if entry.local:
+                out += self._to_peer(name, "arp_reply", ip=entry.ip, mac=entry.mac)
+        self.stats["sync_entries_sent"] += len(out)
+        return out
+
+    def _peer_down(self, name: str) -> list:
+        """Withdraw what a silent peer told us: nothing answers for hosts we cannot reach."""
+        LOG.warning("peer %s is down: withdrawing its entries", name)
+        self.stats["peer_down"] += 1
+        out = []
+        for entry in self.table.remove_node(name):
+            self.stats["entries_withdrawn"] += 1
+            out += self._forget(entry)
+        for relays in self.relays.values():
+            relays.pop(name, None)
+        return out
+
+    # ---- the learned table: learning, moves and conflicts -----------------------------------
     def _proxied(self, entry: Entry) -> bool:
         """Remote hosts are answered for; local ones answer themselves (unless ICC is off,
         where the controller is a one-site switch with local proxy ARP)."""
         return not entry.local or not self.options.icc
 
-    @staticmethod
-    def _learnable(ip: str, mac: str) -> bool:
-        return ip != arp.UNSPECIFIED_IP and arp.is_unicast_mac(mac)
+    def _learnable(self, ip: str, mac: str) -> bool:
+        """Never learn probes' 0.0.0.0, loopback/multicast/broadcast addresses, group MACs, or
+        addresses outside the configured overlay subnets."""
+        if not arp.is_unicast_mac(mac):
+            return False
+        address = ipaddress.IPv4Address(ip)
+        return not any(address in net for net in NEVER_LEARNED) and self.options.in_overlay(ip)
 
-    def _learn(self, ip, mac, node, port, now) -> list:
-        what, old, new = self.table.learn(ip, mac, node, port, now)
+    def _learn_local(self, frame: arp.ArpFrame, port: int, now: float) -> list:
+        """A host on our bridge spoke: it is here, now. A gratuitous ARP, or a host that was
+        known elsewhere or with another MAC, is announced to every peer (moves, conflicts)."""
+        old = self.table.get(frame.spa, now)
+        out = self._learn(frame.spa, frame.sha, self.node_id, port, now, self.wallclock())
+        moved = old is not None and (old.node != self.node_id or old.mac != frame.sha)
+        if moved or (frame.is_gratuitous and (old is None or old.port != port)):
+            self.stats["announcements_sent"] += 1
+            out += self._to_peers("arp_reply", ip=frame.spa, mac=frame.sha)
+        return out
+
+    def _claim(self, ip: str, mac: str, node: str, seen: float, now: float) -> list:
+        """A peer says node has ip at mac as of `seen`. Deterministic rule: the latest claim
+        wins (ties: the greater node id), so every site ends with the same owner."""
+        entry = self.table.get(ip, now)
+        if entry is None or entry.node == node or (seen, node) > (entry.seen, entry.node):
+            if entry is not None and entry.node != node:
+                kind = "moved" if entry.mac == mac else "conflict"
+                self.stats["host_" + kind] += 1
+                log = LOG.info if kind == "moved" else LOG.warning
+                log("%s: %s %s at %s on %s, now %s on %s", kind, ip, "was", entry.mac,
+                    entry.node, mac, node)
+            out = self._learn(ip, mac, node, None, now, seen)
+            if entry is not None and entry.mac != mac and self.local_ports:
+                # hosts here cache the old MAC: tell them, as the host itself would
+                out += self._flood_local(arp.build(arp.request(ip, mac, ip)), None)
+            return out
+        # the claim is older than what we know: keep ours, and tell the claimer if it is ours
+        self.stats["host_conflict"] += entry.mac != mac
+        self.stats["claims_rejected"] += 1
+        LOG.warning("conflict: %s claimed by %s at %s, kept %s on %s (newer)", ip, node, mac,
+                    entry.mac, entry.node)
+        if entry.local:
+            return self._to_peer(node, "arp_reply", ip=ip, mac=entry.mac)
+        return []
+
+    def _learn(self, ip, mac, node, port, now, seen) -> list:
+        what, old, new = self.table.learn(ip, mac, node, port, now, seen)
+        out = []
         if what != REFRESHED:
             self.stats["entries_learned"] += 1
             LOG.info("learned %s at %s on %s%s", ip, mac, node,
                      f" (was {old.mac} on {old.node})" if old else "")
-        out = []
+            if old is not None:     # the datapath's idea of where these MACs live is stale
+                out += pipeline.delete_learned_mac(old.mac)
+                if old.mac != mac:
+                    out += pipeline.delete_learned_mac(mac)
         if old is not None and self._proxied(old) and not self._proxied(new):
             out += pipeline.delete_arp_responder(ip)
         if self._proxied(new) and (what != REFRESHED or not new.local):
@@ -305,9 +417,9 @@ class SwitchMode:
     def _forget(self, entry: Entry) -> list:
         return pipeline.delete_arp_responder(entry.ip) if self._proxied(entry) else []
 
+    # ---- time ---------------------------------------------------------------------------------
     def tick(self) -> list:
-        """Hellos, peer liveness, and aging of the table and the waiting lists; call about
-        once a second (or more often than hello_interval)."""
+        """Hellos, peer liveness, relay retries, aging; call about ten times a second."""
         now = self.clock()
         out = []
         if self.peers.states and now >= self._next_hello:
@@ -315,10 +427,6 @@ class SwitchMode:
             out += self._to_peers("hello", boot=self.boot)
         for state in self.peers.expire(now):
             out += self._peer_down(state.name)
-        if now >= self._next_flow_stats:
-            self._next_flow_stats = now + FLOW_STATS_INTERVAL
-            out.append(RequestFlowStats(pipeline.cookie("proxy_arp"), pipeline.PURPOSE_MASK,
-                                        pipeline.ARP))
         for entry in self.table.expire(now):
             self.stats["entries_expired"] += 1
             LOG.info("expired %s at %s on %s", entry.ip, entry.mac, entry.node)
@@ -330,23 +438,19 @@ class SwitchMode:
                     waiting[target] = live
                 else:
                     del waiting[target]
-        for target, when in list(self.last_relay.items()):
-            if now - when > RELAY_MIN_INTERVAL:
-                del self.last_relay[target]
-        return out
-
-    def proxy_flow_stats(self, packets_by_ip: Dict[str, int]):
-        """Packet counts of the responder flows, as the switch reported them: these are the
-        ARP requests answered in the datapath. Counters restart when a flow is re-added."""
-        for ip, packets in packets_by_ip.items():
-            last = self.proxy_flow_packets.get(ip, 0)
-            self.stats["arp_answered_by_flow"] += packets - last if packets >= last else packets
-        self.proxy_flow_packets = dict(packets_by_ip)
+        for target, retry in list(self.retries.items()):
+            if target not in self.pending or retry.attempt > RETRY_MAX:
+                del self.retries[target]
+            elif now >= retry.at:
+                out += self._relay(target, retry.attempt, now)
+        if now >= self._next_flow_stats:
+            self._next_flow_stats = now + FLOW_STATS_INTERVAL
+            out.append(self._poll_flows())
+        return self._count_flows(out)
 
     def _count_flows(self, out: Iterable) -> list:
         out = list(out)
-        self.stats["flow_mods"] += sum(1 for i in out if not isinstance(
-            i, (PacketOut, IccSend, RequestFlowStats)))
+        self.stats["flow_mods"] += sum(1 for i in out if isinstance(i, (Flow, DeleteFlows, Meter)))
         return out
 
     def entries(self) -> List[Entry]:

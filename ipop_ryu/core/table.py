@@ -13,6 +13,7 @@ class Entry:
     learned_at: float
     refreshed_at: float
     expires_at: float
+    seen: float = 0.0         # wall-clock time the owning site last vouched for it (claims)
 
     def expires_in(self, now: float) -> float:
         return max(0.0, self.expires_at - now)
@@ -43,16 +44,18 @@ class ArpTable:
                       key=lambda e: tuple(int(x) for x in e.ip.split(".")))
 
     def learn(self, ip: str, mac: str, node: str, port: Optional[int], now: float,
-              lifetime: Optional[float] = None) -> Tuple[str, Optional[Entry], Entry]:
+              seen: float = 0.0) -> Tuple[str, Optional[Entry], Entry]:
         """Insert or refresh ip. Returns (what happened, previous live entry, new entry)."""
         old = self.get(ip, now)
         local = node == self.node_id
-        expires_at = now + (self.timeout if lifetime is None else min(lifetime, self.timeout))
+        expires_at = now + self.timeout
         if old is not None and (old.mac, old.node, old.port) == (mac, node, port):
-            new = replace(old, refreshed_at=now, expires_at=max(old.expires_at, expires_at))
+            new = replace(old, refreshed_at=now, expires_at=max(old.expires_at, expires_at),
+                          seen=max(old.seen, seen))
             what = REFRESHED
         else:
-            new = Entry(ip, mac, node, local, port if local else None, now, now, expires_at)
+            new = Entry(ip, mac, node, local, port if local else None, now, now, expires_at,
+                        seen)
             what = NEW if old is None else CHANGED
         self._entries[ip] = new
         return what, old, new

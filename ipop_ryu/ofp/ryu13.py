@@ -2,8 +2,9 @@
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
-from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, Flow, Learn,
-                                   Move, Output, PacketOut, RequestFlowStats, SetField)
+from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, DeleteMeter,
+                                   Flow, Learn, Meter, Move, Output, PacketOut, RequestFlowStats,
+                                   SetField)
 
 RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
                   TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}
@@ -37,9 +38,25 @@ def _match(fields: dict):
                               for name, value in fields.items()})
 
 
+def to_messages(datapath, intent):
+    """The OpenFlow messages for one intent (a meter takes two: see below)."""
+    if isinstance(intent, Meter):
+        # ADD fails harmlessly when the meter exists (controller restart); MODIFY then sets
+        # the rate either way. Deleting first would delete the flows that use the meter.
+        bands = [parser.OFPMeterBandDrop(rate=intent.rate, burst_size=intent.burst)]
+        flags = ofp.OFPMF_PKTPS | ofp.OFPMF_BURST
+        return [parser.OFPMeterMod(datapath, command, flags, intent.meter_id, bands)
+                for command in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY)]
+    if isinstance(intent, DeleteMeter):
+        return [parser.OFPMeterMod(datapath, ofp.OFPMC_DELETE, 0, intent.meter_id, [])]
+    return [to_message(datapath, intent)]
+
+
 def to_message(datapath, intent):
     if isinstance(intent, Flow):
         instructions = []
+        if intent.meter is not None:
+            instructions.append(parser.OFPInstructionMeter(intent.meter, ofp.OFPIT_METER))
         if intent.actions:
             instructions.append(parser.OFPInstructionActions(
                 ofp.OFPIT_APPLY_ACTIONS, [_action(a) for a in intent.actions]))
@@ -57,7 +74,7 @@ def to_message(datapath, intent):
             datapath, cookie=intent.cookie, cookie_mask=intent.cookie_mask,
             table_id=ofp.OFPTT_ALL if intent.table is None else intent.table,
             command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-            match=parser.OFPMatch())
+            match=_match(dict(intent.match_items)))
     if isinstance(intent, PacketOut):
         return parser.OFPPacketOut(
             datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=port_number(intent.in_port),

@@ -82,10 +82,11 @@ def test_bad_names(name):
 
 
 def test_key_range():
-    assert bridge.check_key(None) is None and bridge.check_key(0) == 0
-    assert bridge.check_key((1 << 24) - 1) == (1 << 24) - 1
-    with pytest.raises(CommandError, match="VNI"):
-        bridge.check_key(1 << 24)
+    assert bridge.check_key(None) is None and bridge.check_key("0") == 0
+    assert bridge.check_key("16777215") == (1 << 24) - 1
+    for bad in ("16777216", "-1", "0x10", "flow", ""):
+        with pytest.raises(CommandError, match="bad --key .*VNI"):
+            bridge.check_key(bad)
 
 
 # --- the command, with subprocess replaced -------------------------------------------------
@@ -151,6 +152,7 @@ def test_teardown_dry_run(capsys, calls):
     (["--peer", "B=192.0.2.2", "--peer", "B=192.0.2.3"], "given twice"),
     (["--port", "lo", "--port", "lo"], "given twice"),
     (["--key", "16777216"], "bad --key"),
+    (["--key", "five"], "bad --key 'five'"),
 ])
 def test_operator_errors_are_one_line_and_touch_nothing(capsys, calls, extra, words):
     status, out, err = run_cli(capsys, "bridge", "setup", "br1", "--controller",

@@ -1,0 +1,223 @@
+"""`ipop-ryu bridge setup|teardown`: the README's by-hand OVS steps as one ovs-vsctl transaction.
+
+Also the OVS helpers `flows` shares: run, ensure_ovs_running, unknown_bridge.
+"""
+import ipaddress
+import os
+import re
+import shlex
+import signal
+import subprocess
+
+from . import CommandError
+
+IFNAMSIZ = 15  # longest Linux interface name; OVS port and bridge names are interface names
+PEER_PREFIX = "ipop-"
+VSCTL_TIMEOUT = 20  # seconds: ovs-vsctl waits for ovs-vswitchd to apply the change
+START_HINT = ("start it with `systemctl start openvswitch-switch` "
+              "(or `/usr/share/openvswitch/scripts/ovs-ctl start`)")
+
+
+# --- pure: validation and the ovs-vsctl command lines --------------------------------------
+
+def check_name(kind, name):
+    if not name or len(name) > IFNAMSIZ or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise CommandError(f"bad {kind} name {name!r}: 1 to {IFNAMSIZ} characters "
+                           "(letters, digits, '_', '.', '-')")
+    return name
+
+
+def parse_peer(text):
+    """'NAME=REMOTE_IP' -> (port name ipop-NAME, remote ip)."""
+    name, sep, ip = text.partition("=")
+    if not sep or not name:
+        raise CommandError(f"bad --peer {text!r}: expected NAME=REMOTE_IP, e.g. B=192.0.2.2")
+    try:
+        ip = str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise CommandError(f"bad --peer {text!r}: {ip!r} is not an IP address") from None
+    if len(PEER_PREFIX + name) > IFNAMSIZ:
+        raise CommandError(f"bad --peer {text!r}: port name {PEER_PREFIX}{name} is longer "
+                           f"than {IFNAMSIZ} characters")
+    return check_name("peer", PEER_PREFIX + name), ip
+
+
+def check_controller(target):
+    """tcp:HOST:PORT or ssl:HOST:PORT (IPv6 in brackets), or unix:PATH."""
+    m = re.fullmatch(r"(tcp|ssl):(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):(\d+)", target)
+    if m and 1 <= int(m.group(3)) <= 65535:
+        return target
+    if re.fullmatch(r"unix:/\S+", target):
+        return target
+    raise CommandError(f"bad --controller {target!r}: expected tcp:HOST:PORT "
+                       "(e.g. tcp:127.0.0.1:6653), ssl:HOST:PORT or unix:PATH")
+
+
+def check_key(text):
+    """--key VNI (None when not given) -> int."""
+    if text is None:
+        return None
+    if not (text.isdigit() and int(text) < 1 << 24):
+        raise CommandError(f"bad --key {text!r}: a VNI is a whole number from 0 to "
+                           f"{(1 << 24) - 1}")
+    return int(text)
+
+
+def setup_argv(bridge, controller, ports=(), peers=(), tunnel="vxlan", key=None,
+               datapath_type=None):
+    """One ovs-vsctl transaction that brings `bridge` to the requested state.
+
+    peers: (port name, remote ip) pairs. Each clause is idempotent (--may-exist, `set`), and a
+    tunnel's whole options map is replaced so that a dropped --key does not linger.
+    """
+    settings = ["protocols=OpenFlow13", "fail-mode=secure", "other-config:disable-in-band=true"]
+    if datapath_type:
+        settings.append(f"datapath_type={datapath_type}")
+    argv = ["ovs-vsctl", f"--timeout={VSCTL_TIMEOUT}",
+            "--", "--may-exist", "add-br", bridge, "--", "set", "bridge", bridge, *settings]
+    for port in ports:
+        argv += ["--", "--may-exist", "add-port", bridge, port]
+    for port, remote_ip in peers:
+        options = {"remote_ip": remote_ip, **({"key": str(key)} if key is not None else {})}
+        mapping = ",".join(f'{k}="{v}"' for k, v in options.items())  # IPv6 needs the quotes
+        argv += ["--", "--may-exist", "add-port", bridge, port,
+                 "--", "set", "interface", port, f"type={tunnel}", f"options={{{mapping}}}"]
+    return argv + ["--", "set-controller", bridge, controller]
+
+
+def teardown_argv(bridge):
+    return ["ovs-vsctl", f"--timeout={VSCTL_TIMEOUT}", "del-br", bridge]
+
+
+# --- OVS access ----------------------------------------------------------------------------
+
+def run(argv, timeout=VSCTL_TIMEOUT + 5):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise CommandError(f"{argv[0]} not found: install openvswitch-switch "
+                           "(`make apt`)") from None
+    except subprocess.TimeoutExpired:
+        raise CommandError(f"{argv[0]} did not answer within {timeout}s") from None
+
+
+def first_line(proc):
+    if proc.returncode == -signal.SIGALRM:  # how ovs-vsctl/ovs-ofctl --timeout ends them
+        return f"{proc.args[0]} timed out"
+    lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+    return lines[0] if lines else f"exit status {proc.returncode}"
+
+
+def _vswitchd_alive(pidfile):
+    try:
+        with open(pidfile) as f:
+            os.kill(int(f.read().strip()), 0)
+    except PermissionError:  # alive, run by another user
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def ensure_ovs_running():
+    """Bridge names in the database; CommandError unless ovsdb-server and ovs-vswitchd run.
+
+    Checked before any write: without ovs-vswitchd, ovs-vsctl commits the change to the
+    database and then waits for it until its timeout (written, never applied)."""
+    proc = run(["ovs-vsctl", "--timeout=5", "list-br"], timeout=10)
+    if proc.returncode != 0:
+        reason = first_line(proc).removeprefix("ovs-vsctl: ")
+        raise CommandError(f"Open vSwitch is not running ({reason}); {START_HINT}")
+    # ovs-vsctl, ovs-appctl and the daemons all find each other through OVS_RUNDIR
+    pidfile = os.path.join(os.environ.get("OVS_RUNDIR", "/var/run/openvswitch"),
+                           "ovs-vswitchd.pid")
+    if not _vswitchd_alive(pidfile):
+        raise CommandError(f"ovs-vswitchd is not running (its database is up, but no live "
+                           f"process in {pidfile}); {START_HINT}")
+    return proc.stdout.split()
+
+
+def unknown_bridge(bridge, bridges):
+    known = ", ".join(bridges) or "none"
+    return CommandError(f"no bridge named {bridge} (bridges: {known})")
+
+
+def _missing_interfaces(names):
+    # `ip netns exec` mounts the namespace's own /sys, so this holds inside namespaces too
+    return [n for n in names if not os.path.exists(os.path.join("/sys/class/net", n))]
+
+
+# --- commands ------------------------------------------------------------------------------
+
+def cmd_setup(args):
+    bridge = check_name("bridge", args.bridge)
+    controller = check_controller(args.controller)
+    ports = [check_name("port", p) for p in args.port]
+    peers = [parse_peer(p) for p in args.peer]
+    key = check_key(args.key)
+    names = ports + [name for name, _ in peers]
+    duplicates = sorted({n for n in names if names.count(n) > 1} | ({bridge} & set(names)))
+    if duplicates:
+        raise CommandError(f"port names given twice (or equal to the bridge): "
+                           f"{', '.join(duplicates)}")
+    missing = _missing_interfaces(ports)
+    if missing:
+        raise CommandError(f"no such network interface: {', '.join(missing)} "
+                           "(see `ip link show`); nothing changed")
+    argv = setup_argv(bridge, controller, ports, peers, args.tunnel, key, args.datapath_type)
+    if args.dry_run:
+        print(shlex.join(argv))
+        return 0
+    ensure_ovs_running()
+    proc = run(argv)
+    if proc.returncode != 0:
+        raise CommandError(f"bridge {bridge} not set up: {first_line(proc)}")
+    print(f"{bridge}: ports {', '.join(names) or '(none)'}; controller {controller}")
+    return 0
+
+
+def cmd_teardown(args):
+    bridge = check_name("bridge", args.bridge)
+    argv = teardown_argv(bridge)
+    if args.dry_run:
+        print(shlex.join(argv))
+        return 0
+    bridges = ensure_ovs_running()
+    if bridge not in bridges:
+        raise unknown_bridge(bridge, bridges)
+    proc = run(argv)
+    if proc.returncode != 0:
+        raise CommandError(f"bridge {bridge} not removed: {first_line(proc)}")
+    print(f"{bridge}: removed")
+    return 0
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("bridge", help="set up or tear down an OVS bridge",
+                                   description="Set up or tear down an OVS bridge for IPOP "
+                                               "switch mode, in one ovs-vsctl transaction.")
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    setup = sub.add_parser("setup", help="create or update a bridge (idempotent)",
+                           description="Create BRIDGE if missing (OpenFlow13, fail-mode "
+                                       "secure, in-band off), attach local interfaces and one "
+                                       "tunnel port ipop-NAME per peer, set the controller.")
+    setup.add_argument("bridge", metavar="BRIDGE")
+    setup.add_argument("--controller", required=True, metavar="tcp:HOST:PORT",
+                       help="the OpenFlow controller, e.g. tcp:127.0.0.1:6653")
+    setup.add_argument("--port", action="append", default=[], metavar="IFACE",
+                       help="local interface to attach (repeatable)")
+    setup.add_argument("--peer", action="append", default=[], metavar="NAME=REMOTE_IP",
+                       help="tunnel port ipop-NAME to REMOTE_IP (repeatable)")
+    setup.add_argument("--tunnel", choices=("vxlan", "geneve"), default="vxlan",
+                       help="tunnel port type (default: vxlan)")
+    setup.add_argument("--key", metavar="VNI", help="tunnel key (VNI) of every peer")
+    setup.add_argument("--datapath-type", choices=("system", "netdev"),
+                       help="OVS datapath: system (kernel) or netdev (userspace)")
+    setup.add_argument("--dry-run", action="store_true",
+                       help="print the ovs-vsctl command instead of running it")
+    setup.set_defaults(func=cmd_setup)
+    teardown = sub.add_parser("teardown", help="remove a bridge and its ports")
+    teardown.add_argument("bridge", metavar="BRIDGE")
+    teardown.add_argument("--dry-run", action="store_true",
+                          help="print the ovs-vsctl command instead of running it")
+    teardown.set_defaults(func=cmd_teardown)
