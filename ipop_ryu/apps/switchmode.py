@@ -24,6 +24,8 @@ from ipop_ryu.ofp.ryu13 import more_replies_follow, to_messages
 CONF = cfg.CONF
 CONF.register_opts([cfg.StrOpt(name, default=default, help=help_text)
                     for name, (default, help_text) in OPTIONS.items()], group="ipop")
+ICC_RCVBUF = 8 << 20
+SO_RCVBUFFORCE = 33         # Linux; root may exceed net.core.rmem_max (not in eventlet's socket)
 TICK_SECONDS = 0.1          # relay retries start at 0.25 s
 
 
@@ -64,6 +66,10 @@ class SwitchModeApp(app_manager.RyuApp):
         address = (self.options.icc_address, self.options.icc_port)
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:    # room for bursts (a peer's state sync, or junk) while the app is busy
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, ICC_RCVBUF)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, ICC_RCVBUF)
         try:
             sock.bind(address)
         except OSError as exc:

@@ -24,8 +24,8 @@ LOG = logging.getLogger("ipop_ryu")
 MAX_OFPORT = 0xFFFFFF00       # above are reserved ports (LOCAL, CONTROLLER...)
 DROP_LOG_INTERVAL = 10.0
 FLOW_STATS_INTERVAL = 2.0     # seconds between polls of our flows (counters, reconciliation)
-RETRY_FIRST = 0.25            # an unanswered relay is resent after 0.25, 0.5, 1, 2 s
-RETRY_MAX = 4
+RETRY_FIRST = 0.25            # an unanswered relay is resent after 0.25, 0.5, then every 1 s
+RETRY_CAP = 1.0               # ... while a host still waits for it (pending_timeout)
 NEVER_LEARNED = [ipaddress.IPv4Network(n) for n in
                  ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3", "255.255.255.255/32")]
 
@@ -204,7 +204,7 @@ class SwitchMode:
     def _relay(self, target: str, attempt: int, now: float) -> list:
         """Ask every peer who has target, on behalf of one of the hosts waiting for it."""
         requester = next(iter(self.pending[target].values()))
-        self.retries[target] = Retry(attempt + 1, now + RETRY_FIRST * 2 ** attempt)
+        self.retries[target] = Retry(attempt + 1, now + min(RETRY_FIRST * 2 ** attempt, RETRY_CAP))
         self.stats["arp_relayed_to_peers" if attempt == 0 else "arp_relay_retries"] += 1
         return self._to_peers("arp_request", sender_ip=requester.ip, sender_mac=requester.mac,
                               target_ip=target)
@@ -439,7 +439,7 @@ class SwitchMode:
                 else:
                     del waiting[target]
         for target, retry in list(self.retries.items()):
-            if target not in self.pending or retry.attempt > RETRY_MAX:
+            if target not in self.pending:
                 del self.retries[target]
             elif now >= retry.at:
                 out += self._relay(target, retry.attempt, now)

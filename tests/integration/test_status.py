@@ -6,20 +6,13 @@ import sys
 from ipop_ryu.lab.topology import seed_two_sites
 from ipop_ryu.lab.traffic import arping
 
-from .util import wait_for
+from .util import rest, wait_for
 
 IPOP_RYU = os.path.join(os.path.dirname(sys.executable), "ipop-ryu")
 
 
 def cli(site, *args):
     return site.exec([IPOP_RYU, *args], check=False)
-
-
-def get(site, path):
-    code = ("import sys,urllib.request;"
-            f"sys.stdout.write(urllib.request.urlopen('http://{site.underlay_ip}:8080{path}',"
-            "timeout=5).read().decode())")
-    return site.exec([sys.executable, "-c", code]).stdout
 
 
 def test_rest_metrics_and_cli_after_a_resolution(lab_factory):
@@ -29,22 +22,22 @@ def test_rest_metrics_and_cli_after_a_resolution(lab_factory):
     assert arping(lab.hosts["h5"], "10.0.3.7").ok                       # via B
     assert arping(lab.hosts["h3"], "10.0.3.7", count=3).ok              # by the flow
 
-    entries = {e["ip"]: e for e in json.loads(get(a, "/ipop/v1/arp"))}
+    entries = {e["ip"]: e for e in rest(a, "/ipop/v1/arp")}
     remote = entries["10.0.3.7"]
     assert (remote["mac"], remote["node"], remote["local"], remote["proxy_flow"]) == (
         lab.hosts["h7"].mac, "B", False, True)
     assert 0 < remote["expires_in"] <= 300
     assert entries["10.0.3.5"]["local"] and entries["10.0.3.5"]["port"] == "h5"
 
-    peers = json.loads(get(a, "/ipop/v1/peers"))
+    peers = rest(a, "/ipop/v1/peers")
     assert [(p["name"], p["state"]) for p in peers] == [("B", "up")]
 
     stats = wait_for(lambda: (lambda s: s if s["arp"]["answered_by_flow"] >= 3 else None)(
-        json.loads(get(a, "/ipop/v1/stats"))), 10, "flow counters polled")
+        rest(a, "/ipop/v1/stats")), 10, "flow counters polled")
     assert stats["arp"]["answered_via_peers"] >= 1 and stats["packet_in"] >= 1
     assert stats["icc"]["sent"]["arp_request"] >= 1 and stats["icc"]["received"]["arp_reply"] >= 1
 
-    metrics = get(a, "/metrics")
+    metrics = rest(a, "/metrics")
     assert 'ipop_peer_up{node="A",peer="B"} 1.0' in metrics
     assert 'ipop_arp_answered_total{by="flow",node="A"}' in metrics
     assert 'ipop_icc_dropped_total{node="A",reason="bad_signature"} 0.0' in metrics

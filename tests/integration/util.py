@@ -1,5 +1,7 @@
 """Polling helpers for the switch-mode integration tests."""
+import json
 import re
+import sys
 import time
 
 from ipop_ryu.core import pipeline
@@ -43,21 +45,55 @@ def controller_alive(lab, site):
     return site.ovs.controller_connected(site.bridge, "tcp:127.0.0.1:6653")
 
 
-def stats(site):
-    """The controller's /ipop/v1/stats, fetched from inside its site namespace."""
-    import json
-    import sys
+def rest(site, path):
+    """GET a path of the site's controller REST API from inside its namespace; JSON decoded
+    (text for /metrics)."""
     code = ("import sys,urllib.request;sys.stdout.write(urllib.request.urlopen("
-            f"'http://{site.underlay_ip}:8080/ipop/v1/stats',timeout=5).read().decode())")
-    return json.loads(site.exec([sys.executable, "-c", code]).stdout)
+            f"'http://{site.underlay_ip}:8080{path}',timeout=5).read().decode())")
+    body = site.exec([sys.executable, "-c", code]).stdout
+    return body if path == "/metrics" else json.loads(body)
 
 
-def send_udp(lab, from_ns, addr, datagrams):
-    """Send raw datagrams from inside a lab namespace (hex lines on stdin)."""
-    import sys
-    script = ("import socket,sys\n"
-              "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
-              "for line in sys.stdin:\n"
-              f"    s.sendto(bytes.fromhex(line.strip()),({addr[0]!r},{addr[1]}))\n")
+def stats(site):
+    return rest(site, "/ipop/v1/stats")
+
+
+def arp_table(site):
+    return {e["ip"]: e for e in rest(site, "/ipop/v1/arp")}
+
+
+def peer_states(site):
+    return {p["name"]: p["state"] for p in rest(site, "/ipop/v1/peers")}
+
+
+def add_host(lab, site_name, name, ip, mac):
+    """Plug a new container into a running lab's site (a host that arrives or moves)."""
+    from ipop_ryu.lab import netns
+    from ipop_ryu.lab.lab import MTU, Host
+    site = lab.sites[site_name]
+    host = Host(name, site_name, f"{site.ns}-{name}", ip, mac, name, lab)
+    lab._new_ns(host.ns)                  # named under the lab's suffix: down() removes it
+    netns.add_veth(host.ns, "eth0", site.ns, host.port)
+    netns.configure(host.ns, "eth0", address=ip, mac=mac, mtu=MTU)
+    netns.configure(site.ns, host.port, mtu=MTU)
+    lab.exec(host.ns, ["ethtool", "-K", "eth0", "tx", "off"])
+    site.vsctl("add-port", site.bridge, host.port)
+    site.hosts[name] = lab.hosts[name] = host
+    return host
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def send_udp(lab, from_ns, addr, datagrams, rate=5000):
+    """Send raw datagrams from inside a lab namespace (hex lines on stdin), at most `rate`
+    per second."""
+    script = ("import socket,sys,time\n"
+              "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); t=time.monotonic()\n"
+              "for n,line in enumerate(sys.stdin):\n"
+              f"    s.sendto(bytes.fromhex(line.strip()),({addr[0]!r},{addr[1]}))\n"
+              f"    if n % 100 == 99: time.sleep(max(0, t + (n + 1) / {rate} - time.monotonic()))\n")
     lines = "".join(d.hex() + "\n" for d in datagrams)
     return lab.exec(from_ns, [sys.executable, "-c", script], input=lines, timeout=120)
