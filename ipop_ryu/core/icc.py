@@ -130,11 +130,12 @@ class Codec:
             raise Drop(MALFORMED, type(exc).__name__) from None
         if not isinstance(body, dict):
             raise Drop(MALFORMED, "not an object")
-        if body.get("v") != VERSION:
-            raise Drop(BAD_VERSION, repr(body.get("v"))[:20])
-        schema = SCHEMAS.get(body.get("type"))
+        version, msg_type = body.get("v"), body.get("type")
+        if not _uint(version) or version != VERSION:      # (True == 1 in Python)
+            raise Drop(BAD_VERSION, repr(version)[:20])
+        schema = SCHEMAS.get(msg_type) if isinstance(msg_type, str) else None
         if schema is None:
-            raise Drop(UNKNOWN_TYPE, repr(body.get("type"))[:40])
+            raise Drop(UNKNOWN_TYPE, repr(msg_type)[:40])
         for name, valid in {**HEADER, **schema}.items():
             if name not in body or not valid(body[name]):
                 raise Drop(BAD_FIELD, name)

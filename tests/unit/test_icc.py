@@ -68,3 +68,9 @@ def test_deeply_nested_json_is_a_drop_not_a_crash():
     assert reason(signed(payload)) in (icc.MALFORMED, icc.OVERSIZED)
     small = b'{"a":' * 200 + b"1" + b"}" * 200
     assert reason(signed(small)) in (icc.MALFORMED, icc.BAD_VERSION)
+
+
+def test_regressions_found_by_fuzzing():
+    # True == 1 in Python, and a list is not a dict key: both once escaped as exceptions
+    assert reason(signed(b'{"v": true, "type": "hello"}')) == icc.BAD_VERSION
+    assert reason(signed(b'{"v": 1, "type": []}')) == icc.UNKNOWN_TYPE

@@ -137,12 +137,13 @@ def test_relay_is_sent_once_then_retried_with_backoff():
     assert requests(a.packet_in(1, who_has("10.0.3.3", "10.0.3.104")))
     assert not requests(a.packet_in(2, who_has("10.0.3.5", "10.0.3.104")))
     sent_at = []
-    for _ in range(40):                       # 4 s of ticks, as the shell does
+    for _ in range(80):                       # 8 s of ticks, as the shell does
         clock.now += 0.1
         if requests(a.tick()):
             sent_at.append(round(clock.now - 1000, 2))
-    assert sent_at == [0.3, 0.8, 1.8, 3.8]    # 0.25, 0.5, 1, 2 s after each other (ticks)
-    assert a.stats["arp_relay_retries"] == 4
+    # 0.25, 0.5, then 1 s apart (on 0.1 s ticks) until the host's 5 s wait is over
+    assert sent_at == [0.3, 0.8, 1.8, 2.8, 3.8, 4.8]
+    assert a.stats["arp_relay_retries"] == 6
 
 
 def test_peer_answers_at_once_for_its_own_known_host():
