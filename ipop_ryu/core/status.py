@@ -14,7 +14,7 @@ def arp_table(core) -> list:
         rows.append({
             "ip": entry.ip, "mac": entry.mac, "node": entry.node, "local": entry.local,
             "port": core.ports.get(entry.port) if entry.local else None,
-            "age": round(now - entry.learned_at, 1),
+            "age": round(now - entry.learned_at, 2),
             "expires_in": round(entry.expires_in(now), 1),
             "proxy_flow": proxied,
             "answered_by_flow": core.proxy_flow_packets.get(entry.ip, 0) if proxied else 0,

@@ -75,8 +75,9 @@ class Site:
 
 class Lab:
     def __init__(self, spec, suffix=None, workdir_root=WORKDIR_ROOT, ryu_manager=None,
-                 keep_workdir=None, timeout=30.0):
+                 keep_workdir=None, timeout=30.0, progress=None):
         self.spec = spec.validate()
+        self.progress = progress  # called with one line per long step of up(), if given
         self.suffix = suffix or secrets.token_hex(3)
         self.workdir_root = workdir_root
         self.workdir = os.path.join(workdir_root, self.suffix)
@@ -137,24 +138,37 @@ class Lab:
             os.makedirs(self.workdir)  # must not exist: a suffix collision fails loudly
             for site in self.sites.values():
                 os.makedirs(site.rundir)
+            n_ns = 1 + len(self.sites) + len(self.hosts)
+            self._step(f"building {n_ns} namespaces, veths and VXLAN links")
             self._build_network()
             self._write_configs()
             # Controllers first: they import slowly, and then bridges connect on first try.
+            if self.spec.controller != "normal":
+                self._step(f"starting {len(self.sites)} controllers ({self.spec.controller})")
             for site in self.sites.values():
                 self.start_controller(site, wait=False)
+            self._step(f"starting Open vSwitch in {len(self.sites)} sites")
             for site in self.sites.values():
                 site.ovs.start()
+            self._step("waiting for the controllers to listen, adding the bridges"
+                       if self.spec.controller != "normal" else "adding the bridges")
             for site in self.sites.values():
                 if site.controller_pid:  # spares bridges a failed first connect + 1 s backoff
                     netns.wait_until(lambda s=site: self._controller_listening(s), self.timeout,
                                      f"controller of site {site.name} to listen")
                 self._configure_bridge(site)
+            if self.spec.controller != "normal":
+                self._step(f"waiting for {len(self.sites)} bridges to connect")
             self.wait_connected()
         except BaseException:
             self.down()
             raise
         self.timings["up"] = time.monotonic() - start
         return self
+
+    def _step(self, message):
+        if self.progress:
+            self.progress(message)
 
     def down(self):
         """Stop every process and remove every namespace of this lab (idempotent)."""
@@ -367,13 +381,15 @@ def _tail(path, lines=30):
         return "(no log)"
 
 
-def cleanup_all(workdir_root=WORKDIR_ROOT, suffix=None, remove_workdir=True):
+def cleanup_all(workdir_root=WORKDIR_ROOT, suffix=None, remove_workdir=True, grace=0.0):
     """Tear down the lab `suffix`, or with suffix=None every lab under workdir_root plus the
     ipr-* namespaces of other labs that have no process left (dead leftovers).
 
     Kills only pids recorded in pidfiles or found in the lab's namespaces, and only while
     they still carry the lab's marker (and, for pidfiles, the program's name). Labs under
-    workdir_root are torn down even if running: call suffix=None only when none should be."""
+    workdir_root are torn down even if running: call suffix=None only when none should be.
+    grace: other labs' namespaces younger than this many seconds are left alone even with no
+    process in them (a lab being built by someone else has none yet)."""
     if suffix:
         suffixes = [suffix]
     else:
@@ -386,6 +402,8 @@ def cleanup_all(workdir_root=WORKDIR_ROOT, suffix=None, remove_workdir=True):
         names = namespaces.get(sfx, [])
         if sfx not in suffixes and any(pids.get(ns) for ns in names):
             continue  # a live lab kept under another workdir_root
+        if sfx not in suffixes and grace and min(map(_ns_age, names)) < grace:
+            continue  # maybe another lab still being built
         if sfx in suffixes:
             _kill_pidfiles(os.path.join(workdir_root, sfx), sfx)
         for ns in names:
@@ -394,6 +412,13 @@ def cleanup_all(workdir_root=WORKDIR_ROOT, suffix=None, remove_workdir=True):
             netns.delete(ns)
         if remove_workdir and sfx in suffixes:
             shutil.rmtree(os.path.join(workdir_root, sfx), ignore_errors=True)
+
+
+def _ns_age(name):
+    try:
+        return time.time() - os.stat(os.path.join("/run/netns", name)).st_mtime
+    except OSError:
+        return float("inf")
 
 
 def _kill_pidfiles(workdir, sfx):

@@ -58,8 +58,8 @@ def test_silent_peer_is_withdrawn_and_returns(lab_factory, record_property):
     a = lab.sites["A"]
     assert arping(lab.hosts["h5"], "10.0.3.7").ok
     wait_for(lambda: flows(a, "proxy_arp", "10.0.3.7"), 5, "responder")
-    lab.stop_controller("B")
     start = time.monotonic()
+    lab.stop_controller("B")
     wait_for(lambda: peer_states(a)["B"] == "down", 10, "B marked down")
     wait_for(lambda: not flows(a, "proxy_arp", "10.0.3.7"), 5, "B's entries withdrawn")
     record_property("withdrawn_after_s", round(time.monotonic() - start, 2))
@@ -80,11 +80,11 @@ def test_restarted_controller_resyncs_and_reconciles(lab_factory, record_propert
                        and lab.hosts["h7"].mac in l]
     assert learned()
     stale = pipeline.cookie("proxy_arp", "10.0.3.99")
+    start = time.monotonic()
     lab.stop_controller("A")
     a.ofctl("add-flow", "br0", f"cookie={stale:#x},table=1,priority=300,arp,arp_tpa=10.0.3.99,"
                                "actions=drop")
     lab.start_controller("A")
-    start = time.monotonic()
     # B tells the new A about its hosts: A answers for them again without any ARP traffic
     wait_for(lambda: flows(a, "proxy_arp", "10.0.3.7"), 10, "responder back from state sync")
     record_property("resync_s", round(time.monotonic() - start, 2))
@@ -97,9 +97,9 @@ def test_ovs_restart_recovers_without_operator(lab_factory, record_property):
     lab = lab_factory(seed_two_sites())
     a = lab.sites["A"]
     assert ping(lab.hosts["h5"], "10.0.3.7").ok
+    start = time.monotonic()
     lab.stop_ovs("A", hard=True)
     lab.start_ovs("A")
-    start = time.monotonic()
     wait_for(lambda: flows(a, "proxy_arp", "10.0.3.7"), 15, "proxy flows reinstalled")
     wait_for(lambda: lab.hosts["h5"].exec(["ping", "-c", "1", "-W", "1", "10.0.3.7"],
                                           check=False).returncode == 0, 20, "ping recovers")
@@ -175,9 +175,13 @@ def test_host_move_updates_every_site_within_a_second(lab_factory, record_proper
     moved = add_host(lab, "A", "hmoved", mover.ip, mover.mac)  # ... and arrives on A
     start = time.monotonic()
     moved.exec(["arping", "-U", "-c", "1", "-i", "eth0", mover.ip], check=False)
-    wait_for(lambda: all(arp_table(s)[mover.ip]["node"] == "A" for s in sites), 1.5,
+    wait_for(lambda: all(arp_table(s)[mover.ip]["node"] == "A" for s in sites), 5,
              "every site knows the host is on A")
-    record_property("move_converged_s", round(time.monotonic() - start, 2))
+    # when each controller learned it, from its own clock (entries carry their age)
+    learned_at = [time.monotonic() - arp_table(s)[mover.ip]["age"] for s in sites]
+    converged = max(learned_at) - start
+    record_property("move_converged_s", round(converged, 2))
+    assert converged < 1.0, f"{converged:.2f}s"
     assert stats(sites[1])["table"]["entries"] >= 1
     assert ping(other, mover.ip).ok, "C reaches the host at its new site"
 
