@@ -30,7 +30,8 @@ CONTROLLER_TARGET = f"tcp:127.0.0.1:{OF_PORT}"
 ICC_PORT = 30000
 MTU = 1450
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump")  # pidfile names contain the program name
+PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump")
+PUNT_TABLE, PIPELINE_READY = 6, "CONTROLLER"   # ipop's last table, and its default action  # pidfile names contain the program name
 
 
 @dataclass(eq=False)
@@ -310,6 +311,12 @@ class Lab:
                                                      self._log_marks.get(site.name, 0))
             netns.wait_until(connected, timeout or self.timeout,
                              f"controller connection of site {site.name}", interval=0.05)
+            if self.spec.controller == "ipop":
+                # the app installs its pipeline once the port list comes back: until then
+                # an ARP request would meet an empty table and be dropped
+                netns.wait_until(lambda site=site: PIPELINE_READY in site.ofctl(
+                    "dump-flows", site.bridge, f"table={PUNT_TABLE}"), timeout or self.timeout,
+                    f"ipop pipeline on site {site.name}", interval=0.05)
 
     def stop_ovs(self, site, db=False, hard=False):
         """Stop ovs-vswitchd (and ovsdb-server if db) of a site, with SIGKILL if hard (a

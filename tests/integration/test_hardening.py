@@ -195,7 +195,8 @@ def test_conflicting_claims_converge_and_are_counted(lab_factory):
     impostor.exec(["arping", "-U", "-c", "1", "-i", "eth0", b_host.ip], check=False)
     b_host.exec(["arping", "-U", "-c", "1", "-i", "eth0", b_host.ip], check=False)
     owners = lambda: {s.name: (arp_table(s).get(b_host.ip) or {}).get("mac") for s in sites}
-    wait_for(lambda: len(set(owners().values())) == 1, 5, "one owner everywhere")
+    wait_for(lambda: len(set(owners().values())) == 1, 5, "one owner everywhere", show=owners)
+    assert None not in owners().values(), owners()
     counted = sum(stats(s)["table"].get("conflicts", 0) for s in sites)
     assert counted >= 1
     assert any("conflict" in open(s.log_path).read() for s in sites)

@@ -7,14 +7,16 @@ import time
 from ipop_ryu.core import pipeline
 
 
-def wait_for(predicate, timeout=10.0, what="condition", interval=0.1):
+def wait_for(predicate, timeout=10.0, what="condition", interval=0.1, show=None):
+    """Poll predicate until it is truthy; on timeout fail, with show() in the message."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            seen = f": {show()}" if show else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{seen}")
         time.sleep(interval)
 
 
