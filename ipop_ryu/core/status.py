@@ -10,7 +10,7 @@ def arp_table(core) -> list:
     now = core.clock()
     rows = []
     for entry in core.table.entries(now):
-        proxied = core._proxied(entry)
+        proxied = core.proxied(entry)
         rows.append({
             "ip": entry.ip, "mac": entry.mac, "node": entry.node, "local": entry.local,
             "port": core.ports.get(entry.port) if entry.local else None,
@@ -68,7 +68,7 @@ def stats(core) -> dict:
             "sync_entries_sent": s["sync_entries_sent"],
         },
         "flows": {"flow_mods": s["flow_mods"],
-                  "proxy_arp": sum(1 for e in entries if core._proxied(e)),
+                  "proxy_arp": sum(1 for e in entries if core.proxied(e)),
                   "removed_stale": s["flows_removed_stale"], "repaired": s["flows_repaired"]},
         "peers": {"up": sum(1 for p in core.peers if p.up), "total": len(core.peers.states),
                   "went_down": s["peer_down"]},

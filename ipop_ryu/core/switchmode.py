@@ -94,7 +94,7 @@ class SwitchMode:
         for port in self.local_ports:
             out += pipeline.install_port_punt(port, rate)
         for entry in self.table.entries(now):
-            if self._proxied(entry):
+            if self.proxied(entry):
                 out += self._responder(entry, now)
         return out
 
@@ -189,12 +189,12 @@ class SwitchMode:
         entry = self.table.get(frame.tpa, now)
         if frame.is_probe or frame.is_gratuitous or (entry and entry.mac == frame.sha):
             return self._flood_local(data, in_port)          # never answer the owner
-        if entry is not None and self._proxied(entry):
+        if entry is not None and self.proxied(entry):
             self.stats["arp_answered_by_controller"] += 1
             answer = arp.reply(entry.ip, entry.mac, frame.spa, frame.sha)
             return [PacketOut(arp.build(answer), (Output(in_port),))]
         out = self._flood_local(data, in_port)
-        if entry is None and self.peers.states and self._learnable(frame.tpa, frame.sha):
+        if entry is None and self.peers.states and self._host_address(frame.tpa):
             self.pending.setdefault(frame.tpa, {})[frame.spa] = Requester(
                 frame.spa, frame.sha, in_port, now + self.options.pending_timeout)
             if frame.tpa not in self.retries:
@@ -264,7 +264,7 @@ class SwitchMode:
     def _icc_arp_request(self, message: Message, now: float) -> list:
         sender_ip, sender_mac, target = (message["sender_ip"], message["sender_mac"],
                                          message["target_ip"])
-        if not self._learnable(sender_ip, sender_mac) or not self.options.in_overlay(target):
+        if not self._learnable(sender_ip, sender_mac) or not self._host_address(target):
             self.stats["icc_ignored.not_learnable"] += 1
             return []
         out = self._claim(sender_ip, sender_mac, message.node, message.ts, now)
@@ -344,16 +344,18 @@ class SwitchMode:
         return out
 
     # ---- the learned table: learning, moves and conflicts -----------------------------------
-    def _proxied(self, entry: Entry) -> bool:
+    def proxied(self, entry: Entry) -> bool:
         """Remote hosts are answered for; local ones answer themselves (unless ICC is off,
         where the controller is a one-site switch with local proxy ARP)."""
         return not entry.local or not self.options.icc
 
     def _learnable(self, ip: str, mac: str) -> bool:
-        """Never learn probes' 0.0.0.0, loopback/multicast/broadcast addresses, group MACs, or
-        addresses outside the configured overlay subnets."""
-        if not arp.is_unicast_mac(mac):
-            return False
+        """Never learn group MACs, nor addresses that cannot be a host's here."""
+        return arp.is_unicast_mac(mac) and self._host_address(ip)
+
+    def _host_address(self, ip: str) -> bool:
+        """Not a probe's 0.0.0.0, loopback, multicast or broadcast, and inside the configured
+        overlay subnets (if any)."""
         address = ipaddress.IPv4Address(ip)
         return not any(address in net for net in NEVER_LEARNED) and self.options.in_overlay(ip)
 
@@ -404,9 +406,9 @@ class SwitchMode:
                 out += pipeline.delete_learned_mac(old.mac)
                 if old.mac != mac:
                     out += pipeline.delete_learned_mac(mac)
-        if old is not None and self._proxied(old) and not self._proxied(new):
+        if old is not None and self.proxied(old) and not self.proxied(new):
             out += pipeline.delete_arp_responder(ip)
-        if self._proxied(new) and (what != REFRESHED or not new.local):
+        if self.proxied(new) and (what != REFRESHED or not new.local):
             out += self._responder(new, now)    # refreshing re-arms the flow's hard timeout
         return out
 
@@ -415,7 +417,7 @@ class SwitchMode:
                                               hard_timeout=int(entry.expires_in(now)) + 1)
 
     def _forget(self, entry: Entry) -> list:
-        return pipeline.delete_arp_responder(entry.ip) if self._proxied(entry) else []
+        return pipeline.delete_arp_responder(entry.ip) if self.proxied(entry) else []
 
     # ---- time ---------------------------------------------------------------------------------
     def tick(self) -> list:
