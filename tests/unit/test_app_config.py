@@ -1,0 +1,58 @@
+"""The real `ryu-manager ipop_ryu.apps.switchmode` on good and bad configuration files."""
+import configparser
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ipop_ryu.core.config import parse
+
+RYU_MANAGER = os.path.join(os.path.dirname(sys.executable), "ryu-manager")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_app(conf_path, timeout=60):
+    return subprocess.run([RYU_MANAGER, "--config-file", conf_path, "ipop_ryu.apps.switchmode"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_conf(tmp_path, **ipop):
+    key = tmp_path / "icc.key"
+    key.write_text("0123456789abcdef0123456789abcdef")
+    values = {"node_id": "A", "icc_key_file": str(key), "icc_address": "127.0.0.1", **ipop}
+    path = tmp_path / "site.conf"
+    path.write_text("[DEFAULT]\nwsapi_port = 0\n[ipop]\n"
+                    + "".join(f"{k} = {v}\n" for k, v in values.items()))
+    return str(path)
+
+
+@pytest.mark.parametrize("option,value", [("icc_port", "abc"), ("peers", "B@nowhere"),
+                                          ("arp_timeout", "-1"), ("icc_key_file", "/nope")])
+def test_bad_option_stops_the_app_with_one_clear_line(tmp_path, option, value):
+    conf = write_conf(tmp_path, **{"icc_port": "30000", option: value})
+    run = run_app(conf)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert f"{conf}: [ipop] {option}:" in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+
+
+def test_missing_node_id_is_named(tmp_path):
+    conf = write_conf(tmp_path, icc_port="30000")
+    text = open(conf).read().replace("node_id = A\n", "")
+    open(conf, "w").write(text)
+    run = run_app(conf)
+    assert run.returncode == 2 and "[ipop] node_id: is required" in run.stderr
+
+
+@pytest.mark.parametrize("name", ["site-a.conf", "site-b.conf"])
+def test_shipped_seed_configs_are_valid(tmp_path, name):
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(REPO, "configs", name))
+    raw = dict(parser["ipop"])
+    key = tmp_path / "icc.key"
+    key.write_text("0123456789abcdef0123456789abcdef")
+    raw["icc_key_file"] = str(key)              # the shipped path is the operator's
+    options = parse(raw)
+    assert options.node_id in ("A", "B") and len(options.peers) == 1
+    assert options.is_overlay_port("ipop-B") and options.icc_port == 30000
