@@ -114,3 +114,16 @@ def test_junk_and_forged_icc_change_nothing(lab_factory):
     assert sorted(l.split(" actions")[0].split("priority")[1] for l in flows(site_a, "proxy_arp")) \
         == sorted(l.split(" actions")[0].split("priority")[1] for l in proxies)
     assert ping(lab.hosts["h3"], "10.0.3.104").ok
+
+
+def test_unicast_arp_reaches_the_real_host_never_the_proxy(lab_factory):
+    lab = lab_factory(seed_two_sites())
+    h5, h7 = lab.hosts["h5"], lab.hosts["h7"]
+    assert arping(h5, "10.0.3.7").ok
+    unicast = ["arping", "-c", "2", "-C", "1", "-w", "3", "-t", h7.mac, "-i", "eth0", "10.0.3.7"]
+    out = h5.exec(unicast, check=False).stdout          # a kernel-style liveness probe
+    assert f"from {h7.mac}" in out.lower(), out         # ... answered by h7 across the overlay
+    h7.exec(["ip", "link", "set", "eth0", "down"])
+    out = h5.exec(unicast, check=False).stdout
+    assert "from" not in out.lower(), "the proxy never answers a unicast probe: " + out
+    assert arping(h5, "10.0.3.7").ok, "a broadcast request is still answered while it lives"
