@@ -1,5 +1,5 @@
 """Ethernet/ARP frames: parse what a switch punts, build what the controller sends."""
-import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -16,7 +16,7 @@ _VLAN_TPIDS = (0x8100, 0x88A8)
 
 
 def mac_to_str(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
 
 
 def mac_to_bytes(mac: str) -> bytes:
@@ -68,8 +68,8 @@ def parse(frame: bytes):
         return None
     return ArpFrame(
         eth_src=mac_to_str(src), eth_dst=mac_to_str(dst), op=op,
-        sha=mac_to_str(sha), spa=str(ipaddress.IPv4Address(spa)),
-        tha=mac_to_str(tha), tpa=str(ipaddress.IPv4Address(tpa)),
+        sha=mac_to_str(sha), spa=socket.inet_ntoa(spa),
+        tha=mac_to_str(tha), tpa=socket.inet_ntoa(tpa),
     )
 
 
@@ -78,8 +78,8 @@ def build(arp: ArpFrame) -> bytes:
     frame = _ETH.pack(mac_to_bytes(arp.eth_dst), mac_to_bytes(arp.eth_src), ETH_TYPE_ARP)
     frame += _ARP.pack(
         1, 0x0800, 6, 4, arp.op,
-        mac_to_bytes(arp.sha), ipaddress.IPv4Address(arp.spa).packed,
-        mac_to_bytes(arp.tha), ipaddress.IPv4Address(arp.tpa).packed,
+        mac_to_bytes(arp.sha), socket.inet_aton(arp.spa),
+        mac_to_bytes(arp.tha), socket.inet_aton(arp.tpa),
     )
     return frame.ljust(60, b"\0")
 

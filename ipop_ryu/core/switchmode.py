@@ -64,6 +64,8 @@ class SwitchMode:
         self.peers = Peers(options.peers if options.icc else (), options.peer_hold_time)
         self.boot = secrets.token_hex(8)      # tells peers we restarted
         self.ports: Dict[int, str] = {}
+        self.local_ports: List[int] = []      # derived from ports by _set_ports (hot path)
+        self.overlay_ports: List[int] = []
         self.pending: Dict[str, Dict[str, Requester]] = {}   # target ip -> requester ip -> ...
         self.relays: Dict[str, Dict[str, Relay]] = {}        # target ip -> node -> ...
         self.retries: Dict[str, Retry] = {}                  # target ip -> next resend
@@ -76,14 +78,12 @@ class SwitchMode:
         self._drop_logged: Dict[str, float] = {}
 
     # ---- the bridge: ports and the flows the state needs ------------------------------------
-    @property
-    def overlay_ports(self) -> List[int]:
-        return sorted(n for n, name in self.ports.items() if self.options.is_overlay_port(name))
-
-    @property
-    def local_ports(self) -> List[int]:
-        return sorted(n for n, name in self.ports.items()
-                      if n < MAX_OFPORT and not self.options.is_overlay_port(name))
+    def _set_ports(self, ports: Dict[int, str]):
+        self.ports = dict(ports)
+        self.overlay_ports = sorted(n for n, name in self.ports.items()
+                                    if self.options.is_overlay_port(name))
+        self.local_ports = sorted(n for n, name in self.ports.items()
+                                  if n < MAX_OFPORT and not self.options.is_overlay_port(name))
 
     def desired_flows(self) -> list:
         """Every meter and flow of ours the bridge should hold now."""
@@ -102,7 +102,7 @@ class SwitchMode:
         """Once the bridge's ports are known (so no ARP is punted from a port we cannot
         classify): install what the state needs over what is there, without wiping the
         bridge; the flow-stats reply then shows which of our old flows to remove."""
-        self.ports = dict(ports)
+        self._set_ports(ports)
         now = self.clock()
         for entry in self.table.entries(now):
             if entry.local and entry.port not in self.ports:
@@ -113,7 +113,7 @@ class SwitchMode:
 
     def ports_changed(self, ports: Dict[int, str]) -> list:
         old_overlay, old_local = set(self.overlay_ports), set(self.local_ports)
-        self.ports = dict(ports)
+        self._set_ports(ports)
         overlay, local, rate = set(self.overlay_ports), set(self.local_ports), self.options.punt_rate
         out = [pipeline.delete_overlay_port(p) for p in sorted(old_overlay - overlay)]
         out += [pipeline.classify_overlay_port(p) for p in sorted(overlay - old_overlay)]
