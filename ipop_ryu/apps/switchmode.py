@@ -1,6 +1,6 @@
 """IPOP switch mode for one Open vSwitch bridge: `ryu-manager ipop_ryu.apps.switchmode`.
 
-A thin shell: it feeds Ryu events, ICC datagrams and a 1 s clock into the framework-free
+A thin shell: it feeds Ryu events, ICC datagrams and a 0.1 s clock into the framework-free
 `ipop_ryu.core.switchmode.SwitchMode` and carries out the intents it returns.
 """
 import socket
