@@ -1,0 +1,212 @@
+"""results.md from results.json, the console table, and publishing into bench/README.md."""
+import os
+import re
+import shutil
+
+from ipop_ryu.lab.lab import REPO_ROOT
+
+from . import metrics as M
+
+README = os.path.join(REPO_ROOT, "bench", "README.md")
+LATEST = os.path.join(REPO_ROOT, "bench", "latest")
+START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
+
+
+def num(value):
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    a = abs(value)
+    if a >= 1000:
+        return f"{value:,.0f}"
+    if a >= 100:
+        return f"{value:.0f}"
+    if a >= 10:
+        return f"{value:.1f}"
+    if a >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def fmt_cell(c, with_ratio=True):
+    if c is None:
+        return "-"
+    if c["status"] != M.OK:
+        return c["status"]
+    text = f"{num(c['median'])} / {num(c['p95'])}"
+    if with_ratio and c.get("ratio") is not None:
+        text += f" (×{num(c['ratio'])})"
+    return text
+
+
+def main_table(doc):
+    systems = doc["systems"]
+    labels = doc.get("labels", {})
+    head = "| metric | unit | " + " | ".join(labels.get(s, s) for s in systems) + " |"
+    rows = [head, "|" + "---|" * (len(systems) + 2)]
+    for key, meta in doc["metrics"].items():
+        cells = [doc["results"][s].get(key) for s in systems]
+        if all(c is None for c in cells):
+            continue
+        rows.append(f"| {meta['label']} | {meta['unit']} | " +
+                    " | ".join(fmt_cell(c) for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def targets_table(doc):
+    if not doc.get("targets"):
+        return ""
+    rows = ["| target (ipop-ryu) | value | met | detail |", "|---|---|---|---|"]
+    for t in doc["targets"]:
+        met = {True: "**met**", False: "**missed**", None: "not measured"}[t["met"]]
+        value = t["value"] if not isinstance(t["value"], float) else num(t["value"])
+        rows.append(f"| {t['name']} | {value} | {met} | {t['detail']} |")
+    return "\n".join(rows)
+
+
+def scale_table(doc, axis):
+    points = doc["scale"].get(axis) or []
+    if not points:
+        return ""
+    systems = doc["systems"]
+    labels = doc.get("labels", {})
+    keys = [("arp_cold_remote_ms", "cold ARP ms"), ("arp_warm_remote_ms", "warm ARP ms"),
+            ("first_ping_s", "first ping s"),
+            ("xsite_arp_per_cold_resolution", "ARP frames/cold res.")]
+    head = f"| {axis} | hosts/site | " if axis == "sites" else "| hosts/site | sites | "
+    head += " | ".join(f"{labels.get(s, s)}: {label}" for s in systems for _, label in keys)
+    rows = [head + " |", "|" + "---|" * (2 + len(systems) * len(keys))]
+    for point in points:
+        first = (point["sites"], point["hosts"]) if axis == "sites" else \
+            (point["hosts"], point["sites"])
+        cells = []
+        for s in systems:
+            for key, _ in keys:
+                c = point["results"].get(s, {}).get(key)
+                cells.append(fmt_cell(c, with_ratio=False) if c and c["status"] != M.OK
+                             else (num(c["median"]) if c else "-"))
+        rows.append(f"| {first[0]} | {first[1]} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def capacity_lines(doc):
+    out = []
+    for s in doc["systems"]:
+        for key in ("pktin_capacity_pps", "icc_capacity_mps"):
+            c = doc["results"][s].get(key)
+            if not c or c["status"] != M.OK:
+                continue
+            ramp = ", ".join(f"{e['offered']}→{e['median_rate']}" for e in c["extra"]["ramp"])
+            line = (f"- {doc['labels'].get(s, s)}, {doc['metrics'][key]['label']}: without loss "
+                    f"up to {c['extra']['no_loss_pps']}/s offered; sustained {num(c['median'])}"
+                    f"/s median under overload. Ramp offered→handled/s: {ramp}")
+            if c["extra"].get("cpu_us_per_msg"):
+                line += (f"; controller CPU {num(c['extra']['cpu_us_per_msg'])} µs per message "
+                         f"(one core: ≤ {num(c['extra'].get('one_core_bound_pps'))}/s)")
+            if c["extra"].get("config"):
+                line += f" [{c['extra']['config']}]"
+            default = c["extra"].get("default_config")
+            if default:
+                line += (f". With the default configuration (punt meter on): "
+                         f"{num(default['median'])}/s median, no loss up to "
+                         f"{default['no_loss_pps']}/s")
+            out.append(line)
+    return "\n".join(out)
+
+
+def notes(doc):
+    out = []
+    for s in doc["systems"]:
+        parts = []
+        for key, name in (("xsite_arp_per_local_resolution", "same-site"),
+                          ("xsite_arp_per_cold_resolution", "cold"),
+                          ("xsite_arp_per_warm_resolution", "warm")):
+            c = doc["results"][s].get(key)
+            if c and c["status"] == M.OK and c["extra"].get("mean"):
+                parts.append(f"{name}: {num(c['extra'].get('broadcast_mean'))} broadcast + "
+                             f"{num(c['extra'].get('unicast_mean'))} unicast")
+        c = doc["results"][s].get("xsite_arp_per_min")
+        if c and c["status"] == M.OK and c["median"]:
+            parts.append(f"steady state: {num(c['extra'].get('broadcast_per_min'))} broadcast + "
+                         f"{num(c['extra'].get('unicast_per_min'))} unicast per minute")
+        if parts:
+            out.append(f"- {doc['labels'].get(s, s)}, ARP frames across sites (mean per "
+                       f"resolution): " + "; ".join(parts))
+    for s in doc["systems"]:
+        for key, c in doc["results"][s].items():
+            if c["status"] != M.OK and c.get("note"):
+                out.append(f"- {doc['labels'].get(s, s)} / {key}: {c['status']}: {c['note']}")
+    for check in doc.get("loop_checks", []):
+        out.append(f"- loop check, {check['system']} on a {check['sites']}-site mesh: "
+                   f"{'loops' if check['loops'] else 'no loop'} ({check['frames']} ARP frames "
+                   f"across sites for one request)")
+    return "\n".join(out)
+
+
+def markdown(doc, image_dir=""):
+    m = doc["machine"]
+    parts = [
+        f"# ipop-ryu bench, {doc['started']}",
+        "",
+        f"{'Quick run (smoke test configuration). ' if doc['config']['quick'] else ''}"
+        f"{m['cpus']} CPUs ({m['cpu']}), kernel {m['kernel']}, Python {m['python']}, "
+        f"commit {(m.get('commit') or '?')[:10]} (plus any uncommitted changes); load average "
+        f"at the end {m.get('load_at_end')}; "
+        f"wall time {doc['wall_s']} s. Main topology: {doc['config']['main_sites']} sites × "
+        f"{doc['config']['main_hosts']} hosts, {doc['config']['reps']} repetitions per "
+        f"latency metric. Cells: median / p95 (× the same metric's median for the baseline "
+        f"system of this run: OVS NORMAL, or simple_switch_13 for packet-in capacity).",
+        "",
+        main_table(doc),
+        "",
+    ]
+    targets = targets_table(doc)
+    if targets:
+        parts += ["## Targets", "", targets, ""]
+    capacity = capacity_lines(doc)
+    if capacity:
+        parts += ["## Controller capacity", "", capacity, ""]
+    for axis in ("sites", "hosts"):
+        table = scale_table(doc, axis)
+        if table:
+            parts += [f"## Scale: {axis}", "", "Medians.", "", table, ""]
+    extra = notes(doc)
+    if extra:
+        parts += ["## Notes", "", extra, ""]
+    if doc.get("plots"):
+        parts += ["## Plots", ""] + [f"![{name}]({os.path.join(image_dir, name)})"
+                                     for name in doc["plots"]] + [""]
+    return "\n".join(parts)
+
+
+def console(doc):
+    lines = [main_table(doc)]
+    targets = targets_table(doc)
+    if targets:
+        lines += ["", targets]
+    return "\n".join(lines)
+
+
+def publish(doc, run_dir, log=print):
+    """Copy the plots to bench/latest/ and put the tables into bench/README.md between the
+    markers (appended when the markers are missing)."""
+    os.makedirs(LATEST, exist_ok=True)
+    for name in doc.get("plots", []):
+        shutil.copy(os.path.join(run_dir, name), os.path.join(LATEST, name))
+    body = markdown(doc, image_dir="latest").split("\n", 1)[1]
+    block = f"{START}\nLatest full run ({doc['started']}, `bench/results/" \
+            f"{os.path.basename(run_dir)}/`):\n{body.rstrip()}\n{END}"
+    try:
+        with open(README) as f:
+            text = f.read()
+    except OSError:
+        text = "# Benchmarks\n"
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text,
+                      flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    with open(README, "w") as f:
+        f.write(text)
+    log(f"published: {README}, {LATEST}/")
