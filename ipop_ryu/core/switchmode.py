@@ -24,8 +24,8 @@ LOG = logging.getLogger("ipop_ryu")
 MAX_OFPORT = 0xFFFFFF00       # above are reserved ports (LOCAL, CONTROLLER...)
 DROP_LOG_INTERVAL = 10.0
 FLOW_STATS_INTERVAL = 2.0     # seconds between polls of our flows (counters, reconciliation)
-RETRY_FIRST = 0.25            # an unanswered relay is resent after 0.25, 0.5, then every 1 s
-RETRY_CAP = 1.0               # ... while a host still waits for it (pending_timeout)
+RETRY_FIRST = 0.25            # an unanswered relay is resent after 0.25, 0.5 and 1 s; then
+RETRY_MAX = 3                 # the host's own next request (about 1 s later) starts anew
 NEVER_LEARNED = [ipaddress.IPv4Network(n) for n in
                  ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3", "255.255.255.255/32")]
 
@@ -76,6 +76,8 @@ class SwitchMode:
         self._next_hello = 0.0
         self._next_flow_stats = 0.0
         self._drop_logged: Dict[str, float] = {}
+        self._responder_until: Dict[str, float] = {}   # ip -> when OVS drops its responder
+        self._next_cleanup = 0.0
 
     # ---- the bridge: ports and the flows the state needs ------------------------------------
     def _set_ports(self, ports: Dict[int, str]):
@@ -204,7 +206,7 @@ class SwitchMode:
     def _relay(self, target: str, attempt: int, now: float) -> list:
         """Ask every peer who has target, on behalf of one of the hosts waiting for it."""
         requester = next(iter(self.pending[target].values()))
-        self.retries[target] = Retry(attempt + 1, now + min(RETRY_FIRST * 2 ** attempt, RETRY_CAP))
+        self.retries[target] = Retry(attempt + 1, now + RETRY_FIRST * 2 ** attempt)
         self.stats["arp_relayed_to_peers" if attempt == 0 else "arp_relay_retries"] += 1
         return self._to_peers("arp_request", sender_ip=requester.ip, sender_mac=requester.mac,
                               target_ip=target)
@@ -222,7 +224,11 @@ class SwitchMode:
         if frame.is_broadcast:
             out += self._flood_local(data, in_port)
         elif frame.eth_dst not in relayed_to:       # ICC already carries it there
-            out.append(PacketOut(data, (Output(TABLE),)))
+            requester = self.table.get(frame.tpa, now)
+            # a local requester's port is known (it just asked); else the datapath decides
+            port = requester.port if requester and requester.local and \
+                requester.mac == frame.eth_dst else TABLE
+            out.append(PacketOut(data, (Output(port),)))
         return out
 
     def _flood_local(self, data: bytes, in_port) -> list:
@@ -267,18 +273,19 @@ class SwitchMode:
         if not self._learnable(sender_ip, sender_mac) or not self._host_address(target):
             self.stats["icc_ignored.not_learnable"] += 1
             return []
-        out = self._claim(sender_ip, sender_mac, message.node, message.ts, now)
+        # what the requester waits for goes first; the flows for the sender after
+        flows = self._claim(sender_ip, sender_mac, message.node, message.ts, now)
         entry = self.table.get(target, now)
         if entry is not None:
-            if entry.local:          # we own it: answer at once, no replay needed
-                self.stats["arp_answered_for_peers"] += 1
-                out += self._to_peer(message.node, "arp_reply", ip=entry.ip, mac=entry.mac)
-            return out               # a remote entry: its own site answers
+            if not entry.local:      # a remote entry: its own site answers
+                return flows
+            self.stats["arp_answered_for_peers"] += 1      # ours: answer at once, no replay
+            return self._to_peer(message.node, "arp_reply", ip=entry.ip, mac=entry.mac) + flows
         self.relays.setdefault(target, {})[message.node] = Relay(
             message.node, sender_ip, sender_mac, now + self.options.pending_timeout)
         self.stats["arp_replayed_locally"] += 1
         replay = arp.build(arp.request(sender_ip, sender_mac, target))
-        return out + self._flood_local(replay, None)
+        return self._flood_local(replay, None) + flows
 
     def _icc_arp_reply(self, message: Message, now: float) -> list:
         """An answer to our request, or a peer's announcement (gratuitous ARP, host moved)."""
@@ -286,17 +293,18 @@ class SwitchMode:
         if not self._learnable(ip, mac):
             self.stats["icc_ignored.not_learnable"] += 1
             return []
-        out = self._claim(ip, mac, message.node, message.ts, now)
+        flows = self._claim(ip, mac, message.node, message.ts, now)
         entry = self.table.get(ip, now)
         if entry is None or entry.mac != mac:
-            return out               # the claim lost to a newer one
+            return flows             # the claim lost to a newer one
         self.retries.pop(ip, None)
+        answers = []                 # the waiting hosts first, the responder flows after
         for requester in self.pending.pop(ip, {}).values():
             if requester.until > now and requester.port in self.ports:
                 self.stats["arp_answered_via_peers"] += 1
                 answer = arp.reply(ip, mac, requester.ip, requester.mac)
-                out.append(PacketOut(arp.build(answer), (Output(requester.port),)))
-        return out
+                answers.append(PacketOut(arp.build(answer), (Output(requester.port),)))
+        return answers + flows
 
     def _dropped(self, drop: Drop, addr) -> list:
         self.stats["icc_dropped." + drop.reason] += 1
@@ -310,17 +318,20 @@ class SwitchMode:
 
     def _to_peer(self, name: str, msg_type: str, **fields) -> List[IccSend]:
         state = self.peers.get(name)
-        if state is None:
-            return []
-        self._seq += 1
-        state.sent += 1
-        self.stats["icc_sent." + msg_type] += 1
-        data = self.codec.encode(msg_type, self.node_id, self._seq, self.wallclock(), **fields)
-        return [IccSend(state.peer.addr, data, name)]
+        return self._send([state], msg_type, **fields) if state is not None else []
 
     def _to_peers(self, msg_type: str, **fields) -> List[IccSend]:
-        return [send for state in self.peers
-                for send in self._to_peer(state.name, msg_type, **fields)]
+        return self._send(list(self.peers), msg_type, **fields)
+
+    def _send(self, states, msg_type: str, **fields) -> List[IccSend]:
+        """One signed datagram, the same bytes to each peer (each keeps its own replay
+        window per sender, so one sequence number serves them all)."""
+        self._seq += 1
+        data = self.codec.encode(msg_type, self.node_id, self._seq, self.wallclock(), **fields)
+        for state in states:
+            state.sent += 1
+        self.stats["icc_sent." + msg_type] += len(states)
+        return [IccSend(state.peer.addr, data, state.name) for state in states]
 
     def _sync_to(self, name: str, now: float) -> list:
         """Give a peer that (re)appeared our local hosts, so it answers locally at once."""
@@ -408,15 +419,18 @@ class SwitchMode:
                     out += pipeline.delete_learned_mac(mac)
         if old is not None and self.proxied(old) and not self.proxied(new):
             out += pipeline.delete_arp_responder(ip)
-        if self.proxied(new) and (what != REFRESHED or not new.local):
-            out += self._responder(new, now)    # refreshing re-arms the flow's hard timeout
+        if self.proxied(new) and (what != REFRESHED or self._responder_until.get(ip, 0) - now
+                                  < self.options.arp_timeout / 2):
+            out += self._responder(new, now)    # re-arms the flow's hard timeout
         return out
 
     def _responder(self, entry: Entry, now: float) -> list:
-        return pipeline.install_arp_responder(entry.ip, entry.mac,
-                                              hard_timeout=int(entry.expires_in(now)) + 1)
+        hard_timeout = int(entry.expires_in(now)) + 1
+        self._responder_until[entry.ip] = now + hard_timeout
+        return pipeline.install_arp_responder(entry.ip, entry.mac, hard_timeout)
 
     def _forget(self, entry: Entry) -> list:
+        self._responder_until.pop(entry.ip, None)
         return pipeline.delete_arp_responder(entry.ip) if self.proxied(entry) else []
 
     # ---- time ---------------------------------------------------------------------------------
@@ -433,15 +447,17 @@ class SwitchMode:
             self.stats["entries_expired"] += 1
             LOG.info("expired %s at %s on %s", entry.ip, entry.mac, entry.node)
             out += self._forget(entry)
-        for waiting in (self.pending, self.relays):
-            for target in list(waiting):
-                live = {k: v for k, v in waiting[target].items() if v.until > now}
-                if live:
-                    waiting[target] = live
-                else:
-                    del waiting[target]
+        if now >= self._next_cleanup:
+            self._next_cleanup = now + 1.0
+            for waiting in (self.pending, self.relays):
+                for target in list(waiting):
+                    live = {k: v for k, v in waiting[target].items() if v.until > now}
+                    if live:
+                        waiting[target] = live
+                    else:
+                        del waiting[target]
         for target, retry in list(self.retries.items()):
-            if target not in self.pending:
+            if target not in self.pending or retry.attempt > RETRY_MAX:
                 del self.retries[target]
             elif now >= retry.at:
                 out += self._relay(target, retry.attempt, now)

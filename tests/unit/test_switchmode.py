@@ -141,9 +141,10 @@ def test_relay_is_sent_once_then_retried_with_backoff():
         clock.now += 0.1
         if requests(a.tick()):
             sent_at.append(round(clock.now - 1000, 2))
-    # 0.25, 0.5, then 1 s apart (on 0.1 s ticks) until the host's 5 s wait is over
-    assert sent_at == [0.3, 0.8, 1.8, 2.8, 3.8, 4.8]
-    assert a.stats["arp_relay_retries"] == 6
+    # 0.25, 0.5 and 1 s apart (on 0.1 s ticks); then the host's own next request
+    assert sent_at == [0.3, 0.8, 1.8]
+    assert a.stats["arp_relay_retries"] == 3
+    assert requests(a.packet_in(1, who_has("10.0.3.3", "10.0.3.104"))), "a new round"
 
 
 def test_peer_answers_at_once_for_its_own_known_host():
@@ -239,11 +240,36 @@ def test_replayed_and_stale_datagrams_are_dropped():
     reply = lambda seq, ts: a.codec.encode("arp_reply", "B", seq, ts, ip="10.0.3.7",
                                             mac=mac_of("10.0.3.7"))
     b = ("192.0.2.2", 30000)
-    assert a.icc_datagram(reply(9000, clock()), b)
+    accepted = lambda: a.stats["icc_received.arp_reply"]
+    assert a.icc_datagram(reply(9000, clock()), b) and accepted() == 1
     assert a.icc_datagram(reply(9000, clock()), b) == []          # the same datagram again
-    assert a.icc_datagram(reply(8998, clock()), b) != []          # late but new: reordering
+    a.icc_datagram(reply(8998, clock()), b)                        # late but new: reordering
+    assert accepted() == 2
     assert a.icc_datagram(reply(8998, clock()), b) == []
     assert a.icc_datagram(reply(9001, clock() - 31), b) == []     # older than the window
     assert a.icc_datagram(reply(9002, clock() + 31), b) == []     # from the future
     assert a.icc_datagram(reply(10, clock()), b) == []            # far below the window
     assert (a.stats["icc_dropped.replay"], a.stats["icc_dropped.stale"]) == (3, 2)
+
+
+def test_answers_go_out_before_flows_and_refreshes_do_not_churn_flows():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock, peer_hold_time=1000)
+    a.packet_in(2, who_has("10.0.3.5", "10.0.3.7"))
+    reply = lambda seq: a.codec.encode("arp_reply", "B", seq, clock(), ip="10.0.3.7",
+                                       mac=mac_of("10.0.3.7"))
+    step = a.icc_datagram(reply(1), ("192.0.2.2", 30000))
+    kinds = [type(i) for i in step]
+    assert responders(step, "10.0.3.7") and kinds.index(PacketOut) < kinds.index(Flow)
+    clock.now += 10                           # refreshed early in its life: no flow-mods
+    assert of(Flow, a.icc_datagram(reply(2), ("192.0.2.2", 30000))) == []
+    clock.now += 10                           # past half of arp_timeout (30 s): re-armed
+    assert responders(a.icc_datagram(reply(3), ("192.0.2.2", 30000)), "10.0.3.7")
+
+
+def test_same_site_reply_goes_straight_to_the_requester_port():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    a.packet_in(2, who_has("10.0.3.5", "10.0.3.3"))          # h5 asks; it is on port 2
+    step = a.packet_in(1, is_at("10.0.3.3", "10.0.3.5"))     # h3 answers
+    assert of(PacketOut, step)[0].actions == (Output(2),)
