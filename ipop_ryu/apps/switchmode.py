@@ -5,6 +5,7 @@ A thin shell: it feeds Ryu events, ICC datagrams and a 0.1 s clock into the fram
 """
 import socket
 
+from eventlet.hubs import trampoline
 from ryu import cfg
 from ryu.base import app_manager
 from ryu.controller import ofp_event
@@ -19,7 +20,7 @@ from ipop_ryu.core import metrics
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import IccSend
 from ipop_ryu.core.switchmode import SwitchMode
-from ipop_ryu.ofp.ryu13 import more_replies_follow, to_messages
+from ipop_ryu.ofp.ryu13 import more_replies_follow, to_wire
 
 CONF = cfg.CONF
 CONF.register_opts([cfg.StrOpt(name, default=default, help=help_text)
@@ -27,6 +28,8 @@ CONF.register_opts([cfg.StrOpt(name, default=default, help=help_text)
 ICC_RCVBUF = 8 << 20
 SO_RCVBUFFORCE = 33         # Linux; root may exceed net.core.rmem_max (not in eventlet's socket)
 TICK_SECONDS = 0.1          # relay retries start at 0.25 s
+ICC_BATCH = 64              # datagrams read before the OpenFlow messages they cause go out
+FLUSH_AT = 64               # OpenFlow messages buffered at most before one write
 
 
 def load_options():
@@ -58,6 +61,7 @@ class SwitchModeApp(app_manager.RyuApp):
         self._flow_stats = []      # multipart replies, gathered until the last part
         self._port_desc = {}
         self._connecting = False
+        self._out = []             # serialized OpenFlow messages waiting for one write
         if self.options.icc:
             self.sock = self._bind_icc()
         kwargs["wsgi"].register(StatusController, {APP_KEY: self})
@@ -72,6 +76,7 @@ class SwitchModeApp(app_manager.RyuApp):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, ICC_RCVBUF)
         try:
             sock.bind(address)
+            sock.setblocking(False)     # drained in batches; _icc_loop waits for readability
         except OSError as exc:
             self.logger.error("cannot bind ICC socket to %s:%d ([ipop] icc_address, icc_port):"
                               " %s", address[0], address[1], exc.strerror)
@@ -97,26 +102,40 @@ class SwitchModeApp(app_manager.RyuApp):
                     self.core.stats["icc_send_errors"] += 1
                     self.logger.debug("ICC send to %s failed: %s", intent.peer, exc)
             elif self.datapath is not None:
-                for msg in to_messages(self.datapath, intent):
-                    self.datapath.send_msg(msg)
+                self._out += to_wire(self.datapath, intent)
+                if len(self._out) >= FLUSH_AT:
+                    self._flush()
 
-    def _handle(self, event_name, call, *args):
+    def _flush(self):
+        """One write for everything buffered: under load Ryu's one sendall per message
+        costs more than building the messages."""
+        if self._out and self.datapath is not None:
+            self.datapath.send(b"".join(self._out))
+        self._out = []
+
+    def _handle(self, event_name, call, *args, flush=True):
         """Run a core call; an unexpected error is logged and counted, never fatal."""
         try:
             self._execute(call(*args))
         except Exception:
             self.core.stats["internal_errors." + event_name] += 1
             self.logger.exception("error while handling %s", event_name)
+        if flush:
+            self._flush()
 
     def _icc_loop(self):
         while True:
             try:
-                data, addr = self.sock.recvfrom(65535)
+                trampoline(self.sock, read=True)
+                for _ in range(ICC_BATCH):
+                    data, addr = self.sock.recvfrom(65535)
+                    self._handle("icc", self.core.icc_datagram, data, addr, flush=False)
+            except BlockingIOError:
+                pass
             except OSError as exc:
                 self.logger.warning("ICC receive failed: %s", exc)
                 hub.sleep(0.1)
-                continue
-            self._handle("icc", self.core.icc_datagram, data, addr)
+            self._flush()
 
     def _tick_loop(self):
         while True:
@@ -132,7 +151,7 @@ class SwitchModeApp(app_manager.RyuApp):
             self.logger.warning("ignoring a second bridge (dpid %016x); one controller serves "
                                 "one bridge", datapath.id)
             return
-        self.datapath = datapath
+        self.datapath, self._out = datapath, []
         self._connecting = True     # the pipeline goes in when the port list comes back
         self.logger.info("bridge %016x connected", datapath.id)
         datapath.send_msg(datapath.ofproto_parser.OFPPortDescStatsRequest(datapath, 0))
@@ -141,7 +160,7 @@ class SwitchModeApp(app_manager.RyuApp):
     def switch_gone(self, ev):
         if ev.datapath is self.datapath:
             self.logger.info("bridge %016x disconnected", ev.datapath.id or 0)
-            self.datapath = None
+            self.datapath, self._out = None, []
 
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
     def port_desc(self, ev):
@@ -173,7 +192,9 @@ class SwitchModeApp(app_manager.RyuApp):
     def packet_in(self, ev):
         msg = ev.msg
         if msg.datapath is self.datapath:
-            self._handle("packet_in", self.core.packet_in, msg.match["in_port"], msg.data)
+            # more events queued: their messages go out with ours in one write
+            self._handle("packet_in", self.core.packet_in, msg.match["in_port"], msg.data,
+                         flush=self.events.empty())
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def flow_stats(self, ev):

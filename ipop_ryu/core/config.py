@@ -7,6 +7,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
+from .addr import Subnets
 from .icc import is_node_id
 
 # name -> (default as written in a config file, help); the contract of the README
@@ -64,13 +65,10 @@ class Options:
     peer_hold_time: float = 15.0
     icc_freshness: float = 30.0
     punt_rate: int = 100
-    overlay_subnet: Tuple = ()
+    overlay_subnet: Subnets = Subnets(())
 
     def in_overlay(self, ip: str) -> bool:
-        if not self.overlay_subnet:
-            return True
-        address = ipaddress.IPv4Address(ip)
-        return any(address in net for net in self.overlay_subnet)
+        return not self.overlay_subnet or ip in self.overlay_subnet
 
     def is_overlay_port(self, name: str) -> bool:
         """`ipop*` is a prefix; other names match exactly (no other wildcard is special)."""
@@ -108,8 +106,7 @@ def _seconds(low, high):
 
 
 def _subnets(text):
-    return tuple(ipaddress.IPv4Network(part.strip(), strict=False)
-                 for part in text.split(",") if part.strip())
+    return Subnets(part.strip() for part in text.split(",") if part.strip())
 
 
 def _address(text):

@@ -3,7 +3,6 @@
 One instance serves one bridge. Every public method returns the list of intents to carry out;
 nothing here touches a socket or a switch, so it is tested with plain function calls.
 """
-import ipaddress
 import logging
 import secrets
 import time
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Tuple
 
 from . import arp, pipeline
+from .addr import Subnets
 from .config import Options
 from .icc import REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Message
 from .intents import (TABLE, DeleteFlows, Flow, IccSend, Meter, Output, PacketOut,
@@ -26,8 +26,9 @@ DROP_LOG_INTERVAL = 10.0
 FLOW_STATS_INTERVAL = 2.0     # seconds between polls of our flows (counters, reconciliation)
 RETRY_FIRST = 0.25            # an unanswered relay is resent after 0.25, 0.5 and 1 s; then
 RETRY_MAX = 3                 # the host's own next request (about 1 s later) starts anew
-NEVER_LEARNED = [ipaddress.IPv4Network(n) for n in
-                 ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3", "255.255.255.255/32")]
+RETRY_BUDGET = 100            # resends per second at most: a flood of requests for absent
+                              # hosts costs one relay each, not four
+NEVER_LEARNED = Subnets(("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3", "255.255.255.255/32"))
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class SwitchMode:
         self.boot = secrets.token_hex(8)      # tells peers we restarted
         self.ports: Dict[int, str] = {}
         self.local_ports: List[int] = []      # derived from ports by _set_ports (hot path)
+        self._flood_actions: Dict = {}
         self.overlay_ports: List[int] = []
         self.pending: Dict[str, Dict[str, Requester]] = {}   # target ip -> requester ip -> ...
         self.relays: Dict[str, Dict[str, Relay]] = {}        # target ip -> node -> ...
@@ -78,6 +80,7 @@ class SwitchMode:
         self._drop_logged: Dict[str, float] = {}
         self._responder_until: Dict[str, float] = {}   # ip -> when OVS drops its responder
         self._next_cleanup = 0.0
+        self._retry_tokens, self._retry_refilled = float(RETRY_BUDGET), clock()
 
     # ---- the bridge: ports and the flows the state needs ------------------------------------
     def _set_ports(self, ports: Dict[int, str]):
@@ -86,6 +89,9 @@ class SwitchMode:
                                     if self.options.is_overlay_port(name))
         self.local_ports = sorted(n for n, name in self.ports.items()
                                   if n < MAX_OFPORT and not self.options.is_overlay_port(name))
+        # in_port (None: from the controller) -> the outputs that flood to the other local ports
+        self._flood_actions = {p: tuple(Output(q) for q in self.local_ports if q != p)
+                               for p in [None] + self.local_ports}
 
     def desired_flows(self) -> list:
         """Every meter and flow of ours the bridge should hold now."""
@@ -232,8 +238,10 @@ class SwitchMode:
         return out
 
     def _flood_local(self, data: bytes, in_port) -> list:
-        ports = [Output(p) for p in self.local_ports if p != in_port]
-        return [PacketOut(data, tuple(ports))] if ports else []
+        ports = self._flood_actions.get(in_port)
+        if ports is None:
+            ports = tuple(Output(p) for p in self.local_ports if p != in_port)
+        return [PacketOut(data, ports)] if ports else []
 
     # ---- ICC ----------------------------------------------------------------------------------
     def icc_datagram(self, data: bytes, addr) -> list:
@@ -367,8 +375,7 @@ class SwitchMode:
     def _host_address(self, ip: str) -> bool:
         """Not a probe's 0.0.0.0, loopback, multicast or broadcast, and inside the configured
         overlay subnets (if any)."""
-        address = ipaddress.IPv4Address(ip)
-        return not any(address in net for net in NEVER_LEARNED) and self.options.in_overlay(ip)
+        return ip not in NEVER_LEARNED and self.options.in_overlay(ip)
 
     def _learn_local(self, frame: arp.ArpFrame, port: int, now: float) -> list:
         """A host on our bridge spoke: it is here, now. A gratuitous ARP, or a host that was
@@ -456,10 +463,18 @@ class SwitchMode:
                         waiting[target] = live
                     else:
                         del waiting[target]
+        self._retry_tokens = min(RETRY_BUDGET, self._retry_tokens
+                                 + (now - self._retry_refilled) * RETRY_BUDGET)
+        self._retry_refilled = now
         for target, retry in list(self.retries.items()):
             if target not in self.pending or retry.attempt > RETRY_MAX:
                 del self.retries[target]
             elif now >= retry.at:
+                if self._retry_tokens < 1:     # over budget: the host's next request relays
+                    del self.retries[target]
+                    self.stats["arp_relay_retries_skipped"] += 1
+                    continue
+                self._retry_tokens -= 1
                 out += self._relay(target, retry.attempt, now)
         if now >= self._next_flow_stats:
             self._next_flow_stats = now + FLOW_STATS_INTERVAL

@@ -1,5 +1,5 @@
 """The learned table: IP -> MAC, owning site (node) and port, with aging."""
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 
@@ -50,8 +50,8 @@ class ArpTable:
         local = node == self.node_id
         expires_at = now + self.timeout
         if old is not None and (old.mac, old.node, old.port) == (mac, node, port):
-            new = replace(old, refreshed_at=now, expires_at=max(old.expires_at, expires_at),
-                          seen=max(old.seen, seen))
+            new = Entry(ip, mac, node, old.local, port, old.learned_at, now,   # (hot path:
+                        max(old.expires_at, expires_at), max(old.seen, seen))  # no replace())
             what = REFRESHED
         else:
             new = Entry(ip, mac, node, local, port if local else None, now, now, expires_at,

@@ -4,7 +4,7 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from ipop_ryu.core import pipeline
 from ipop_ryu.core.intents import CONTROLLER, TABLE, Output, PacketOut
-from ipop_ryu.ofp.ryu13 import to_message
+from ipop_ryu.ofp.ryu13 import to_message, to_wire
 
 from .helpers import who_has
 
@@ -13,8 +13,11 @@ class FakeDatapath:
     ofproto, ofproto_parser = ofp, parser
     id = 1
 
+    xid = 0
+
     def set_xid(self, msg):
-        msg.xid = 1
+        self.xid += 1
+        msg.set_xid(self.xid)
 
 
 def serialise(intent):
@@ -45,3 +48,21 @@ def test_delete_uses_cookie_mask():
     msg = serialise(pipeline.delete_all_ours()[0])
     assert msg.command == ofp.OFPFC_DELETE and msg.table_id == ofp.OFPTT_ALL
     assert msg.cookie_mask == pipeline.COOKIE_TAG_MASK
+
+
+def test_packed_packet_outs_are_byte_for_byte_what_ryu_serializes():
+    frame = who_has("10.0.3.3", "10.0.3.7")
+    for intent in (PacketOut(frame, (Output(TABLE),)), PacketOut(frame, (Output(3),), in_port=2),
+                   PacketOut(frame, tuple(Output(p) for p in (1, 2, 5, 0xFFFFFFFB)))):
+        fast, slow = FakeDatapath(), FakeDatapath()
+        fast.xid = slow.xid = 41
+        msg = to_message(slow, intent)
+        slow.set_xid(msg)
+        msg.serialize()
+        assert to_wire(fast, intent) == [bytes(msg.buf)] and fast.xid == slow.xid == 42
+
+
+def test_other_intents_go_through_ryu():
+    dp = FakeDatapath()
+    bufs = to_wire(dp, pipeline.install_arp_responder("10.0.3.7", "02:00:0a:00:03:07", 30)[0])
+    assert len(bufs) == 1 and bufs[0][1] == ofp.OFPT_FLOW_MOD and dp.xid == 1

@@ -1,5 +1,5 @@
 """The seed's steps 1-6 and the learned table, on two cores wired back to back (no switch)."""
-from ipop_ryu.core import arp, pipeline
+from ipop_ryu.core import arp, pipeline, switchmode
 from ipop_ryu.core.intents import TABLE, DeleteFlows, Flow, IccSend, Output, PacketOut
 from ipop_ryu.core.switchmode import SwitchMode
 
@@ -145,6 +145,24 @@ def test_relay_is_sent_once_then_retried_with_backoff():
     assert sent_at == [0.3, 0.8, 1.8]
     assert a.stats["arp_relay_retries"] == 3
     assert requests(a.packet_in(1, who_has("10.0.3.3", "10.0.3.104"))), "a new round"
+
+
+def test_retries_are_capped_under_a_flood_of_requests_for_absent_hosts():
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock, peer_hold_time=100, pending_timeout=60)
+    absent = [f"10.0.3.{n}" for n in range(10, 250)] + [f"10.0.4.{n}" for n in range(1, 250)]
+    relays = sum(len(of(IccSend, a.packet_in(1, who_has("10.0.3.3", ip)))) for ip in absent)
+    assert relays == len(absent) == 489, "every first request is relayed"
+    retries = 0
+    for _ in range(30):                       # 3 s of ticks
+        clock.now += 0.1
+        retries += len([s for s in of(IccSend, a.tick()) if b'"arp_request"' in s.data])
+    assert retries <= switchmode.RETRY_BUDGET * 4, "at most the budget per second, plus a burst"
+    assert retries >= switchmode.RETRY_BUDGET * 2, "the budget is spent, not idle"
+    # each target either had its retries or had them skipped (counted once)
+    assert a.stats["arp_relay_retries_skipped"] >= len(absent) - retries > 0
+    # a host asking again gets a fresh relay even though its retries were skipped
+    assert of(IccSend, a.packet_in(1, who_has("10.0.3.3", absent[-1])))
 
 
 def test_peer_answers_at_once_for_its_own_known_host():
