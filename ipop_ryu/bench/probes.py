@@ -356,7 +356,7 @@ class Probes:
             after = samples[-1][1]                      # 2 s after the end: drained
             in_window = _value_at(samples, t_end) - before
             handled_total = after - before
-            entry = {"offered": round(offered), "sent": sent,
+            entry = {"rate": rate, "offered": round(offered), "sent": sent,
                      "handled_in_window": in_window, "handled_total": handled_total,
                      "median_rate": round(M.percentile(rates_in, 50)) if rates_in else None,
                      "loss": round(1 - handled_total / sent, 4) if sent else None,
@@ -377,7 +377,10 @@ class Probes:
                 best = (rates_in, entry)
             if entry["loss"] is None or entry["loss"] > 0.05 or entry["backlog"] > 0.10:
                 break
-        no_loss = max([e["offered"] for e in ramp if e["loss"] is not None
+        # a step counts at its nominal rate when the generator kept pace with it (a
+        # few-per-mille shortfall is pacing, not the controller); else at what it offered
+        no_loss = max([e["rate"] if e["offered"] >= 0.99 * e["rate"] else e["offered"]
+                       for e in ramp if e["loss"] is not None
                        and e["loss"] <= 0.02 and e["backlog"] <= 0.05] or [0])
         extra = {"no_loss_pps": no_loss, "ramp": ramp,
                  "saturated": bool(ramp and (ramp[-1]["loss"] or 0) > 0.05)}

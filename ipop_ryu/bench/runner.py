@@ -50,9 +50,10 @@ class Config:
     steady_window: float = 30.0
     steady_warmup: float = 5.0
     steady_slice: float = 5.0
-    pktin_rates: tuple = (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 7000, 10000, 14000,
-                          20000)
-    icc_rates: tuple = (500, 1000, 1500, 2000, 3000, 5000, 10000, 20000, 40000)
+    pktin_rates: tuple = (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 7000, 8500,
+                          10000, 14000, 20000)
+    icc_rates: tuple = (500, 1000, 1500, 2000, 3000, 5000, 10000, 15000, 20000, 25000, 30000,
+                        40000)
     capacity_step: float = 2.0
     iperf_reps: int = 5
     iperf_seconds: float = 3.0

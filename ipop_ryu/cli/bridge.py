@@ -64,11 +64,13 @@ def check_key(text):
 
 
 def setup_argv(bridge, controller, ports=(), peers=(), tunnel="vxlan", key=None,
-               datapath_type=None):
+               datapath_type=None, stale_peers=()):
     """One ovs-vsctl transaction that brings `bridge` to the requested state.
 
     peers: (port name, remote ip) pairs. Each clause is idempotent (--may-exist, `set`), and a
     tunnel's whole options map is replaced so that a dropped --key does not linger.
+    stale_peers: `ipop-*` ports on the bridge for peers no longer given; they are removed, so
+    the bridge's peers are exactly the --peer list (other ports are left alone).
     """
     settings = ["protocols=OpenFlow13", "fail-mode=secure", "other-config:disable-in-band=true"]
     if datapath_type:
@@ -77,6 +79,8 @@ def setup_argv(bridge, controller, ports=(), peers=(), tunnel="vxlan", key=None,
             "--", "--may-exist", "add-br", bridge, "--", "set", "bridge", bridge, *settings]
     for port in ports:
         argv += ["--", "--may-exist", "add-port", bridge, port]
+    for port in stale_peers:
+        argv += ["--", "--if-exists", "del-port", bridge, port]
     for port, remote_ip in peers:
         options = {"remote_ip": remote_ip, **({"key": str(key)} if key is not None else {})}
         mapping = ",".join(f'{k}="{v}"' for k, v in options.items())  # IPv6 needs the quotes
@@ -142,6 +146,15 @@ def unknown_bridge(bridge, bridges):
     return CommandError(f"no bridge named {bridge} (bridges: {known})")
 
 
+def stale_peer_ports(bridge, peers):
+    """`ipop-*` ports on an existing bridge that the new peer list leaves out."""
+    proc = run(["ovs-vsctl", "--timeout=5", "list-ports", bridge], timeout=10)
+    if proc.returncode != 0:        # no such bridge yet: nothing to remove
+        return []
+    wanted = {name for name, _ in peers}
+    return [p for p in proc.stdout.split() if p.startswith(PEER_PREFIX) and p not in wanted]
+
+
 def _missing_interfaces(names):
     # `ip netns exec` mounts the namespace's own /sys, so this holds inside namespaces too
     return [n for n in names if not os.path.exists(os.path.join("/sys/class/net", n))]
@@ -164,15 +177,22 @@ def cmd_setup(args):
     if missing:
         raise CommandError(f"no such network interface: {', '.join(missing)} "
                            "(see `ip link show`); nothing changed")
-    argv = setup_argv(bridge, controller, ports, peers, args.tunnel, key, args.datapath_type)
     if args.dry_run:
-        print(shlex.join(argv))
+        try:        # show the stale peers too when OVS can be asked; never required
+            stale = stale_peer_ports(bridge, peers)
+        except CommandError:
+            stale = []
+        print(shlex.join(setup_argv(bridge, controller, ports, peers, args.tunnel, key,
+                                    args.datapath_type, stale)))
         return 0
-    ensure_ovs_running()
-    proc = run(argv)
+    bridges = ensure_ovs_running()
+    stale = stale_peer_ports(bridge, peers) if bridge in bridges else []
+    proc = run(setup_argv(bridge, controller, ports, peers, args.tunnel, key,
+                          args.datapath_type, stale))
     if proc.returncode != 0:
         raise CommandError(f"bridge {bridge} not set up: {first_line(proc)}")
-    print(f"{bridge}: ports {', '.join(names) or '(none)'}; controller {controller}")
+    print(f"{bridge}: ports {', '.join(names) or '(none)'}; controller {controller}"
+          + (f"; removed peers no longer listed: {', '.join(stale)}" if stale else ""))
     return 0
 
 
@@ -207,7 +227,8 @@ def register(subparsers):
     setup.add_argument("--port", action="append", default=[], metavar="IFACE",
                        help="local interface to attach (repeatable)")
     setup.add_argument("--peer", action="append", default=[], metavar="NAME=REMOTE_IP",
-                       help="tunnel port ipop-NAME to REMOTE_IP (repeatable)")
+                       help="tunnel port ipop-NAME to REMOTE_IP (repeatable); ipop-* ports "
+                            "of peers not listed are removed")
     setup.add_argument("--tunnel", choices=("vxlan", "geneve"), default="vxlan",
                        help="tunnel port type (default: vxlan)")
     setup.add_argument("--key", metavar="VNI", help="tunnel key (VNI) of every peer")

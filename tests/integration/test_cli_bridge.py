@@ -82,6 +82,16 @@ def test_setup_is_as_requested_idempotent_and_updates_a_peer(lab_factory):
     assert {**second["ports"], "ipop-C": None} == {**first["ports"], "ipop-C": None}
     assert second["bridge"] == first["bridge"]
 
+    # D leaves the overlay: its tunnel port goes, nothing else changes
+    d = moved.index("D=192.0.2.4")
+    without_d = moved[:d - 1] + moved[d + 1:]              # drop "--peer D=..."
+    assert "del-port br1 ipop-D" in ok(cli(site, *without_d, "--dry-run"))
+    assert state(site) == second, "dry-run changed nothing"
+    assert "removed peers no longer listed: ipop-D" in ok(cli(site, *without_d))
+    third = state(site)
+    assert third["ports"] == {p: v for p, v in second["ports"].items() if p != "ipop-D"}
+    assert third["bridge"] == second["bridge"]
+
 
 def test_teardown_removes_the_bridge_and_its_ports(lab_factory):
     site = new_site(lab_factory)

@@ -129,11 +129,12 @@ def run_cli(capsys, *argv):
     return status, out, err
 
 
-def test_dry_run_prints_the_command_and_runs_nothing(capsys, calls):
+def test_dry_run_prints_the_command_and_only_reads(capsys, calls):
     status, out, err = run_cli(capsys, "bridge", "setup", "br1", "--controller",
                                "tcp:127.0.0.1:6653", "--port", "lo", "--peer", "B=192.0.2.2",
                                "--key", "7", "--datapath-type", "netdev", "--dry-run")
-    assert status == 0 and err == "" and calls == []
+    assert status == 0 and err == ""
+    assert [c[2] for c in calls] == ["list-ports"], "only the read of the bridge's ports"
     lines = out.splitlines()
     assert len(lines) == 1
     assert shlex.split(lines[0]) == bridge.setup_argv(
@@ -235,3 +236,19 @@ def test_missing_ovs_tools(capsys, monkeypatch, vswitchd_up):
     monkeypatch.setattr(bridge.subprocess, "run", missing)
     status, _, err = run_cli(capsys, "bridge", "teardown", "br1")
     assert status == 2 and "ovs-vsctl not found" in err
+
+
+def test_peers_no_longer_listed_are_removed_in_the_same_transaction(capsys, calls,
+                                                                     vswitchd_up):
+    calls.replies["ovs-vsctl --timeout=5 list-br"] = reply(0, "br1\n")
+    calls.replies["ovs-vsctl --timeout=5 list-ports"] = reply(0, "lo\nipop-B\nipop-Z\nx-ipop-Y\n")
+    status, out, err = run_cli(capsys, "bridge", "setup", "br1", "--controller",
+                               "tcp:127.0.0.1:6653", "--port", "lo", "--peer", "B=192.0.2.2")
+    assert status == 0, err
+    assert "removed peers no longer listed: ipop-Z" in out
+    write = calls[-1]
+    assert write == bridge.setup_argv("br1", "tcp:127.0.0.1:6653", ["lo"],
+                                      [("ipop-B", "192.0.2.2")], stale_peers=["ipop-Z"])
+    assert ["--", "--if-exists", "del-port", "br1", "ipop-Z"] == write[
+        write.index("del-port") - 2:write.index("del-port") + 3]
+    assert "ipop-B" not in write[write.index("del-port"):write.index("del-port") + 3]
