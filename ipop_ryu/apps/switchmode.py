@@ -97,7 +97,7 @@ class SwitchModeApp(app_manager.RyuApp):
         for intent in intents:
             if isinstance(intent, IccSend):
                 try:
-                    self.sock.sendto(intent.data, intent.addr)
+                    self._sendto(intent.data, intent.addr)
                 except OSError as exc:
                     self.core.stats["icc_send_errors"] += 1
                     self.logger.debug("ICC send to %s failed: %s", intent.peer, exc)
@@ -105,6 +105,13 @@ class SwitchModeApp(app_manager.RyuApp):
                 self._out += to_wire(self.datapath, intent)
                 if len(self._out) >= FLUSH_AT:
                     self._flush()
+
+    def _sendto(self, data, addr):
+        while True:
+            try:
+                return self.sock.sendto(data, addr)
+            except BlockingIOError:     # non-blocking socket (see _bind_icc): wait, green
+                trampoline(self.sock, write=True)
 
     def _flush(self):
         """One write for everything buffered: under load Ryu's one sendall per message
