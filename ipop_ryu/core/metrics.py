@@ -30,6 +30,9 @@ class SwitchModeCollector:
             "peers": s["arp"]["answered_via_peers"]}, "by")
         yield counter("ipop_arp_relayed", "ARP requests relayed to peers over ICC",
                       {"": s["arp"]["relayed_to_peers"]})
+        yield counter("ipop_arp_relay_retries", "relays resent, or skipped over the budget", {
+            "sent": s["arp"]["relay_retries"],
+            "skipped": s["arp"]["relay_retries_skipped"]}, "outcome")
         yield counter("ipop_icc_sent", "ICC messages sent", s["icc"]["sent"], "type")
         yield counter("ipop_icc_received", "ICC messages accepted", s["icc"]["received"], "type")
         yield counter("ipop_icc_dropped", "ICC datagrams dropped", s["icc"]["dropped"], "reason")

@@ -48,6 +48,7 @@ def stats(core) -> dict:
             "answered_for_peers": s["arp_answered_for_peers"],
             "relayed_to_peers": s["arp_relayed_to_peers"],
             "relay_retries": s["arp_relay_retries"],
+            "relay_retries_skipped": s["arp_relay_retries_skipped"],   # over the resend budget
             "replayed_locally": s["arp_replayed_locally"],
         },
         "icc": {

@@ -1,5 +1,5 @@
 """The seed's steps 1-6 and the learned table, on two cores wired back to back (no switch)."""
-from ipop_ryu.core import arp, pipeline, switchmode
+from ipop_ryu.core import arp, metrics, pipeline, status, switchmode
 from ipop_ryu.core.intents import TABLE, DeleteFlows, Flow, IccSend, Output, PacketOut
 from ipop_ryu.core.switchmode import SwitchMode
 
@@ -160,7 +160,11 @@ def test_retries_are_capped_under_a_flood_of_requests_for_absent_hosts():
     assert retries <= switchmode.RETRY_BUDGET * 4, "at most the budget per second, plus a burst"
     assert retries >= switchmode.RETRY_BUDGET * 2, "the budget is spent, not idle"
     # each target either had its retries or had them skipped (counted once)
-    assert a.stats["arp_relay_retries_skipped"] >= len(absent) - retries > 0
+    skipped = a.stats["arp_relay_retries_skipped"]
+    assert skipped >= len(absent) - retries > 0
+    assert status.stats(a)["arp"]["relay_retries_skipped"] == skipped
+    assert f'ipop_arp_relay_retries_total{{node="A",outcome="skipped"}} {float(skipped)}' in \
+        metrics.exposition(metrics.registry_for(a)).decode()
     # a host asking again gets a fresh relay even though its retries were skipped
     assert of(IccSend, a.packet_in(1, who_has("10.0.3.3", absent[-1])))
 
