@@ -182,13 +182,14 @@ def cmd_setup(args):
             stale = stale_peer_ports(bridge, peers)
         except CommandError:
             stale = []
-        print(shlex.join(setup_argv(bridge, controller, ports, peers, args.tunnel, key,
-                                    args.datapath_type, stale)))
+    else:
+        stale = stale_peer_ports(bridge, peers) if bridge in ensure_ovs_running() else []
+    argv = setup_argv(bridge, controller, ports, peers, args.tunnel, key, args.datapath_type,
+                      stale)
+    if args.dry_run:
+        print(shlex.join(argv))
         return 0
-    bridges = ensure_ovs_running()
-    stale = stale_peer_ports(bridge, peers) if bridge in bridges else []
-    proc = run(setup_argv(bridge, controller, ports, peers, args.tunnel, key,
-                          args.datapath_type, stale))
+    proc = run(argv)
     if proc.returncode != 0:
         raise CommandError(f"bridge {bridge} not set up: {first_line(proc)}")
     print(f"{bridge}: ports {', '.join(names) or '(none)'}; controller {controller}"

@@ -32,9 +32,6 @@ class Subnets:
     def __bool__(self):
         return bool(self.networks)
 
-    def __iter__(self):
-        return iter(self.networks)
-
     def __eq__(self, other):
         return isinstance(other, Subnets) and self.networks == other.networks
 

@@ -8,7 +8,6 @@ Everything is checked before anything is believed: size, magic, signature (const
 JSON shape, version, type and every field's type and range. A failure raises Drop(reason),
 which the caller counts; nothing here logs or raises anything else.
 """
-import hashlib
 import hmac
 import json
 import re
@@ -40,8 +39,9 @@ class Drop(Exception):
         self.reason = reason
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))   # made once: json.dumps(**options)
-_DECODER = json.JSONDecoder()                         # builds a new encoder on every call
+# made once: json.dumps/loads with options build a new coder on every call
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
 _NODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
