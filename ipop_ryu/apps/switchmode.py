@@ -4,6 +4,7 @@ A thin shell: it feeds Ryu events, ICC datagrams and a 0.1 s clock into the fram
 `ipop_ryu.core.switchmode.SwitchMode` and carries out the intents it returns.
 """
 import socket
+import time
 
 from eventlet.hubs import trampoline
 from ryu import cfg
@@ -18,7 +19,7 @@ from ryu.ofproto import ofproto_v1_3
 from ipop_ryu.apps.rest import APP_KEY, StatusController
 from ipop_ryu.core import metrics
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
-from ipop_ryu.core.intents import IccSend
+from ipop_ryu.core.intents import IccSend, RequestAggregateStats, RequestFlowStats
 from ipop_ryu.core.switchmode import SwitchMode
 from ipop_ryu.ofp.ryu13 import more_replies_follow, to_wire
 
@@ -29,6 +30,7 @@ ICC_RCVBUF = 8 << 20
 SO_RCVBUFFORCE = 33         # Linux; root may exceed net.core.rmem_max (not in eventlet's socket)
 TICK_SECONDS = 0.1          # relay retries start at 0.25 s
 ICC_BATCH = 64              # datagrams read before the OpenFlow messages they cause go out
+HELLO_PREFIX = b'{"v":1,"type":"hello"'    # our encoder's bytes: a cheap look, checks follow
 FLUSH_AT = 64               # OpenFlow messages buffered at most before one write
 
 
@@ -58,7 +60,8 @@ class SwitchModeApp(app_manager.RyuApp):
         self.metrics_registry = metrics.registry_for(self.core)
         self.datapath = None
         self.sock = None
-        self._flow_stats = []      # multipart replies, gathered until the last part
+        self._flow_stats = {}      # xid -> multipart reply parts, gathered until the last
+        self._requests = {}        # xid -> the stats request intent it carried
         self._port_desc = {}
         self._connecting = False
         self._out = []             # serialized OpenFlow messages waiting for one write
@@ -103,6 +106,8 @@ class SwitchModeApp(app_manager.RyuApp):
                     self.logger.debug("ICC send to %s failed: %s", intent.peer, exc)
             elif self.datapath is not None:
                 self._out += to_wire(self.datapath, intent)
+                if isinstance(intent, (RequestAggregateStats, RequestFlowStats)):
+                    self._requests[self.datapath.xid] = intent   # the xid to_wire just used
                 if len(self._out) >= FLUSH_AT:
                     self._flush()
 
@@ -132,17 +137,24 @@ class SwitchModeApp(app_manager.RyuApp):
 
     def _icc_loop(self):
         while True:
+            batch = []
             try:
                 trampoline(self.sock, read=True)
                 for _ in range(ICC_BATCH):
                     data, addr = self.sock.recvfrom(65535)
-                    self._handle("icc", self.core.icc_datagram, data, addr, flush=False)
+                    batch.append((data, addr, time.time()))
             except BlockingIOError:
                 pass
             except OSError as exc:
                 self.logger.warning("ICC receive failed: %s", exc)
                 hub.sleep(0.1)
+            # liveness first: a hello never waits behind a batch of bulk bindings
+            batch.sort(key=lambda item: not item[0].startswith(HELLO_PREFIX, 36))
+            for data, addr, received_at in batch:
+                self._handle("icc", self.core.icc_datagram, data, addr, received_at,
+                             flush=False)
             self._flush()
+            hub.sleep(0)    # let the tick (our hellos, aging) and packet-ins run between batches
 
     def _tick_loop(self):
         while True:
@@ -158,7 +170,7 @@ class SwitchModeApp(app_manager.RyuApp):
             self.logger.warning("ignoring a second bridge (dpid %016x); one controller serves "
                                 "one bridge", datapath.id)
             return
-        self.datapath, self._out = datapath, []
+        self.datapath, self._out, self._requests, self._flow_stats = datapath, [], {}, {}
         self._connecting = True     # the pipeline goes in when the port list comes back
         self.logger.info("bridge %016x connected", datapath.id)
         datapath.send_msg(datapath.ofproto_parser.OFPPortDescStatsRequest(datapath, 0))
@@ -208,11 +220,21 @@ class SwitchModeApp(app_manager.RyuApp):
         msg = ev.msg
         if msg.datapath is not self.datapath:
             return
-        self._flow_stats += [(stat.cookie, stat.table_id, stat.priority, stat.packet_count)
-                             for stat in msg.body]
+        self._flow_stats.setdefault(msg.xid, []).extend(
+            (stat.cookie, stat.table_id, stat.priority, stat.packet_count) for stat in msg.body)
         if not more_replies_follow(msg):
-            stats, self._flow_stats = self._flow_stats, []
-            self._handle("flow_stats", self.core.flow_stats, stats)
+            stats = self._flow_stats.pop(msg.xid)
+            request = self._requests.pop(msg.xid, None)
+            if request is not None:
+                self._handle("flow_stats", self.core.flow_stats, request, stats)
+
+    @set_ev_cls(ofp_event.EventOFPAggregateStatsReply, MAIN_DISPATCHER)
+    def aggregate_stats(self, ev):
+        msg = ev.msg
+        request = self._requests.pop(msg.xid, None)
+        if msg.datapath is self.datapath and request is not None:
+            self._handle("aggregate_stats", self.core.aggregate_stats, request,
+                         msg.body.flow_count, msg.body.packet_count)
 
 
 def _name(name):

@@ -21,6 +21,7 @@ MAGIC = b"IPOP"
 SIG_LEN = 32
 MAX_DATAGRAM = 1400           # stays inside one underlay packet
 MIN_DATAGRAM = len(MAGIC) + SIG_LEN + 2
+MAX_BINDINGS = 64             # a 1400-byte datagram holds about 36 IPv4 [ip, mac] pairs
 
 # drop reasons, in the order they are checked
 OVERSIZED, TRUNCATED, BAD_MAGIC, BAD_SIGNATURE, MALFORMED, BAD_VERSION, UNKNOWN_TYPE, \
@@ -72,13 +73,50 @@ HEADER = {"v": _uint, "type": lambda v: isinstance(v, str), "node": _node, "seq"
 SCHEMAS: Dict[str, Dict] = {
     # a host at `node` asks who has target_ip; peers replay it on their local ports
     "arp_request": {"sender_ip": _ipv4, "sender_mac": _mac, "target_ip": _ipv4},
-    # `node` owns ip at mac (the answer to an arp_request, or an announcement)
+    # `node` owns ip at mac (the answer to an arp_request, or an announcement); an optional
+    # `age` says how long ago the owner last saw the host (its claim's time is ts - age)
     "arp_reply": {"ip": _ipv4, "mac": _mac},
     # liveness; `boot` changes when the sender restarts, so peers resend their entries
     "hello": {"boot": lambda v: isinstance(v, str) and 0 < len(v) <= 32},
+    # `node` owns each [ip, mac(, age)] (a batch of arp_reply claims: sync, announcements); each
+    # binding is checked on its own, so one bad binding drops only itself (see decode)
+    "bindings": {"bindings": lambda v: isinstance(v, list) and 0 < len(v) <= MAX_BINDINGS},
+    # "send me your local hosts": answered with bindings batches, then sync_end
+    "sync_request": {},
+    # the last datagram of a sync: `count` bindings were sent (graceful restart waits for it)
+    "sync_end": {"count": _uint},
 }
 
 _CHECKS = {msg_type: tuple({**HEADER, **schema}.items()) for msg_type, schema in SCHEMAS.items()}
+
+
+def _valid_bindings(items):
+    """(the well-formed [ip, mac, age] as (ip, mac, age) tuples, how many were not). age,
+    seconds since the owner last saw the host, is optional (0)."""
+    good = []
+    for item in items:
+        if isinstance(item, list) and 2 <= len(item) <= 3 and _ipv4(item[0]) \
+                and _mac(item[1]) and (len(item) == 2 or _number(item[2])):
+            good.append((item[0], item[1], item[2] if len(item) == 3 else 0))
+    return good, len(items) - len(good)
+
+
+def bindings_batches(bindings, room: int = MAX_DATAGRAM - 240):
+    """Split [(ip, mac) or (ip, mac, age)...] into lists that each fit one datagram (header
+    and signature included: `room` bytes of JSON for the list) and MAX_BINDINGS."""
+    batch, size = [], 2
+    for binding in bindings:
+        item = [binding[0], binding[1]] if len(binding) < 3 or not binding[2] else \
+            [binding[0], binding[1], int(binding[2])]
+        length = len(item[0]) + len(item[1]) + 8 + (len(str(item[2])) + 1 if len(item) > 2
+                                                     else 0)      # ["ip","mac",age],
+        if batch and (size + length > room or len(batch) == MAX_BINDINGS):
+            yield batch
+            batch, size = [], 2
+        batch.append(item)
+        size += length
+    if batch:
+        yield batch
 
 
 def is_node_id(value) -> bool:
@@ -139,4 +177,10 @@ class Codec:
             if name not in body or not valid(body[name]):
                 raise Drop(BAD_FIELD, name)
         fields = {name: body[name] for name in schema}
+        if "age" in body and msg_type == "arp_reply":
+            if not _number(body["age"]):
+                raise Drop(BAD_FIELD, "age")
+            fields["age"] = body["age"]
+        if msg_type == "bindings":
+            fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
         return Message(body["type"], body["node"], body["seq"], float(body["ts"]), fields)

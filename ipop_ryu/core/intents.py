@@ -102,6 +102,15 @@ class RequestFlowStats:
 
 
 @dataclass(frozen=True)
+class RequestAggregateStats:
+    """Ask the switch how many flows (and packets) match cookie under cookie_mask: one small
+    reply however many flows there are (the cheap half of an audit)."""
+    cookie: int
+    cookie_mask: int
+    table: Optional[int] = None
+
+
+@dataclass(frozen=True)
 class PacketOut:
     data: bytes
     actions: Tuple[Action, ...]

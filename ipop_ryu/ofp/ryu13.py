@@ -5,8 +5,8 @@ from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, DeleteMeter,
-                                   Flow, Learn, Meter, Move, Output, PacketOut, RequestFlowStats,
-                                   SetField)
+                                   Flow, Learn, Meter, Move, Output, PacketOut,
+                                   RequestAggregateStats, RequestFlowStats, SetField)
 
 RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
                   TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}
@@ -86,6 +86,10 @@ def to_message(datapath, intent):
             datapath, table_id=ofp.OFPTT_ALL if intent.table is None else intent.table,
             out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, cookie=intent.cookie,
             cookie_mask=intent.cookie_mask, match=parser.OFPMatch())
+    if isinstance(intent, RequestAggregateStats):
+        return parser.OFPAggregateStatsRequest(
+            datapath, 0, ofp.OFPTT_ALL if intent.table is None else intent.table,
+            ofp.OFPP_ANY, ofp.OFPG_ANY, intent.cookie, intent.cookie_mask, parser.OFPMatch())
     raise TypeError(f"no OpenFlow message for {intent!r}")
 
 

@@ -1,4 +1,6 @@
 """The seed's steps 1-6 and the learned table, on two cores wired back to back (no switch)."""
+import json
+
 from ipop_ryu.core import arp, metrics, pipeline, status, switchmode
 from ipop_ryu.core.intents import TABLE, DeleteFlows, Flow, IccSend, Output, PacketOut
 from ipop_ryu.core.switchmode import SwitchMode
@@ -28,6 +30,11 @@ def deliver(sends, cores):
         sender = next(n for n, a in ADDR.items() if n != node)
         out += cores[node].icc_datagram(send.data, (ADDR[sender][0], 40000))
     return out
+
+
+def types(sends):
+    """The ICC message types of IccSend intents, in order."""
+    return [json.loads(s.data[36:])["type"] for s in sends]
 
 
 def responders(intents, ip):
@@ -176,9 +183,9 @@ def test_peer_answers_at_once_for_its_own_known_host():
     sends = of(IccSend, cores["A"].packet_in(1, who_has("10.0.3.3", "10.0.3.7")))
     step = deliver(sends, cores)
     assert not of(PacketOut, step), "no replay: B answers for its own host"
-    assert {b'"ip":"10.0.3.7"' in s.data and b'"arp_reply"' in s.data
-            for s in of(IccSend, step)} == {True}
-    step = deliver(of(IccSend, step), cores)
+    replies = [s for s in of(IccSend, step) if b'"arp_reply"' in s.data]
+    assert len(replies) == 1 and b'"ip":"10.0.3.7"' in replies[0].data
+    step = deliver(replies, cores)
     assert arp.parse(of(PacketOut, step)[0].data).sha == mac_of("10.0.3.7")
 
 
@@ -225,22 +232,23 @@ def test_hellos_liveness_and_withdrawal():
     a, b = cores["A"], cores["B"]
     b.packet_in(1, who_has("10.0.3.7", "10.0.3.104"))          # B's local host
     hello = of(IccSend, b.tick())
-    assert len(hello) == 1 and b'"hello"' in hello[0].data
+    assert types(hello) == ["hello", "sync_request"], "a new controller asks for state"
     step = deliver(hello, cores)                                 # A hears B: B is up
     assert a.peers.get("B").up
-    deliver(of(IccSend, step), cores)      # A greets B with its (empty) local entries
-    step = deliver(of(IccSend, a.tick()), cores)               # B hears A first: B syncs
-    deliver(of(IccSend, step), cores)
+    # A gives B its (empty) local entries, and asks for B's; B answers with a sync
+    assert types(of(IccSend, step)) == ["sync_end", "sync_request"]
+    step = deliver(of(IccSend, step), cores)
+    assert types(of(IccSend, step)) == ["bindings", "sync_end"]
+    step = deliver(of(IccSend, step), cores)
     assert a.table.get("10.0.3.7", clock()).node == "B", "state sync without ARP traffic"
-    assert of(Flow, step) == [] and responders(
-        a.switch_connected(PORTS_A), "10.0.3.7"), "A answers locally for B's host"
+    assert responders(step, "10.0.3.7"), "A answers locally for B's host"
     clock.now += 3.5                                             # B falls silent
     step = a.tick()
     assert not a.peers.get("B").up
     assert of(DeleteFlows, step) == pipeline.delete_arp_responder("10.0.3.7")
     assert a.table.get("10.0.3.7", clock()) is None
-    b.boot = "rebooted"                                          # B restarts and says hello
-    b._next_hello = 0
+    b.members.boot = "rebooted"                                  # B restarts and says hello
+    b.members.hellos.soon(clock())
     deliver(of(IccSend, b.tick()), cores)
     assert a.peers.get("B").up and a.stats["peer_down"] == 1
 
@@ -251,9 +259,12 @@ def test_restarted_peer_gets_our_entries_again():
     a.packet_in(1, who_has("10.0.3.3", "10.0.3.5"))
     hello = lambda boot, seq: a.codec.encode("hello", "B", seq, clock(), boot=boot)
     first = of(IccSend, a.icc_datagram(hello("one", 1), ("192.0.2.2", 30000)))
-    assert [b'"10.0.3.3"' in s.data for s in first] == [True]
+    assert types(first) == ["bindings", "sync_end", "sync_request"]
+    assert b'"10.0.3.3"' in first[0].data
     assert of(IccSend, a.icc_datagram(hello("one", 2), ("192.0.2.2", 30000))) == []
-    assert len(of(IccSend, a.icc_datagram(hello("two", 3), ("192.0.2.2", 30000)))) == 1
+    clock.now += 2                            # B restarts: it gets our hosts again
+    again = of(IccSend, a.icc_datagram(hello("two", 3), ("192.0.2.2", 30000)))
+    assert types(again) == ["bindings", "sync_end"] and b'"10.0.3.3"' in again[0].data
 
 
 def test_replayed_and_stale_datagrams_are_dropped():

@@ -1,0 +1,353 @@
+"""Neighbour resolution (ARP): learning who is where, answering, relaying, moves and conflicts.
+
+Owns the learned table, the hosts waiting for an answer from another site, the requests we
+replayed for other sites, relay retries, and the set of proxy-ARP responders the bridge should
+hold (its KeyedSources feed the reconciler). Sends go through the membership.
+"""
+import logging
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from typing import Dict, Iterable, List
+
+from . import arp, pipeline
+from .addr import Subnets
+from .config import Options
+from .icc import Message
+from .intents import TABLE, Output, PacketOut
+from .membership import Membership
+from .ports import BridgePorts
+from .reconcile import KeyedSource
+from .table import REFRESHED, ArpTable, Entry, sort_key
+from .timers import Budget, Every
+
+LOG = logging.getLogger("ipop_ryu")
+
+RETRY_FIRST = 0.25            # an unanswered relay is resent after 0.25, 0.5 and 1 s; then
+RETRY_MAX = 3                 # the host's own next request (about 1 s later) starts anew
+RETRY_BUDGET = 100            # resends per second at most: a flood of requests for absent
+                              # hosts costs one relay each, not four
+NEVER_LEARNED = Subnets(("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3", "255.255.255.255/32"))
+
+
+@dataclass(frozen=True)
+class Requester:
+    """A local host waiting for an answer from another site."""
+    ip: str
+    mac: str
+    port: int
+    until: float
+
+
+@dataclass(frozen=True)
+class Relay:
+    """A remote host whose request we replayed here, waiting for the local owner's reply."""
+    node: str
+    ip: str
+    mac: str
+    until: float
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempt: int
+    at: float
+
+
+def _ip_of(low: int) -> str:
+    return socket.inet_ntoa(low.to_bytes(4, "big"))
+
+
+class Neighbours:
+    def __init__(self, options: Options, stats: Counter, clock, wallclock,
+                 ports: BridgePorts, members: Membership):
+        self.options, self.stats, self.clock, self.wallclock = options, stats, clock, wallclock
+        self.node_id = options.node_id
+        self.ports, self.members = ports, members
+        self.table = ArpTable(options.node_id, options.arp_timeout)
+        self.pending: Dict[str, Dict[str, Requester]] = {}   # target ip -> requester ip -> ...
+        self.relays: Dict[str, Dict[str, Relay]] = {}        # target ip -> node -> ...
+        self.retries: Dict[str, Retry] = {}                  # target ip -> next resend
+        self.responders: Dict[str, float] = {}   # ip -> when OVS drops its responder flow
+        self._cleanup = Every(1.0)
+        self._retry_budget = Budget(RETRY_BUDGET, clock())
+
+    # ---- what the bridge should hold --------------------------------------------------------
+    def flow_sources(self) -> dict:
+        """The reconciler's view of the responders: one flow of each purpose per address."""
+        def source(index):
+            return KeyedSource(
+                subjects=lambda: map(sort_key, self.responders),
+                count=lambda: len(self.responders),
+                wants=lambda low: _ip_of(low) in self.responders,
+                build=lambda low: self._responder(_ip_of(low), self.clock())[index])
+        return {"proxy_arp": source(0), "proxy_arp_guard": source(1)}
+
+    def proxied(self, entry: Entry) -> bool:
+        """Remote hosts are answered for; local ones answer themselves (unless ICC is off,
+        where the controller is a one-site switch with local proxy ARP)."""
+        return not entry.local or not self.options.icc
+
+    def _responder(self, ip: str, now: float) -> list:
+        entry = self.table.get(ip, now)
+        if entry is None:
+            return [None, None]
+        hard_timeout = int(entry.expires_in(now)) + 1
+        self.responders[ip] = now + hard_timeout
+        return pipeline.install_arp_responder(entry.ip, entry.mac, hard_timeout)
+
+    def _forget(self, entry: Entry) -> list:
+        self.responders.pop(entry.ip, None)
+        return pipeline.delete_arp_responder(entry.ip) if self.proxied(entry) else []
+
+    def drop_gone_ports(self) -> list:
+        """Hosts whose port left the bridge are gone."""
+        out = []
+        for entry in self.local_entries():
+            if entry.port not in self.ports:
+                self.table.remove(entry.ip)
+                out += self._forget(entry)
+        return out
+
+    def local_entries(self) -> List[Entry]:
+        return self.table.of_node(self.node_id, self.clock())
+
+    def local_bindings(self, now: float) -> Iterable:
+        """Our own hosts as (ip, mac, seconds since we last saw them), for a peer's sync."""
+        wall = self.wallclock()
+        return [(e.ip, e.mac, max(0, int(wall - e.seen))) for e in self.local_entries()]
+
+    # ---- packet-in ----------------------------------------------------------------------------
+    def packet_in(self, in_port: int, data: bytes) -> list:
+        self.stats["packet_in"] += 1
+        frame = arp.parse(data)
+        if frame is None:
+            self.stats["packet_in_ignored"] += 1
+            return []
+        if not self.ports.is_local(in_port):
+            # only local ARP is punted; anything else is a race with a port change
+            self.stats["packet_in_not_local"] += 1
+            return []
+        now = self.clock()
+        out = []
+        if self._learnable(frame.spa, frame.sha):
+            out += self._learn_local(frame, in_port, now)
+        elif not frame.is_probe:
+            self.stats["not_learned"] += 1
+        if frame.op == arp.ARP_REQUEST and frame.is_broadcast:
+            out += self._local_request(frame, in_port, data, now)
+        elif frame.op == arp.ARP_REPLY:
+            out += self._local_reply(frame, in_port, data, now)
+        else:   # a unicast request is not punted by the pipeline; deliver it if one comes
+            out.append(PacketOut(data, (Output(TABLE),)))
+        return out
+
+    def _local_request(self, frame: arp.ArpFrame, in_port: int, data: bytes, now: float):
+        self.stats["arp_request"] += 1
+        entry = self.table.get(frame.tpa, now)
+        if frame.is_probe or frame.is_gratuitous or (entry and entry.mac == frame.sha):
+            return self._flood_local(data, in_port)          # never answer the owner
+        if entry is not None and self.proxied(entry):
+            self.stats["arp_answered_by_controller"] += 1
+            answer = arp.reply(entry.ip, entry.mac, frame.spa, frame.sha)
+            return [PacketOut(arp.build(answer), (Output(in_port),))]
+        out = self._flood_local(data, in_port)
+        if entry is None and self.members.peers.states and self._host_address(frame.tpa):
+            self.pending.setdefault(frame.tpa, {})[frame.spa] = Requester(
+                frame.spa, frame.sha, in_port, now + self.options.pending_timeout)
+            if frame.tpa not in self.retries:
+                out += self._relay(frame.tpa, 0, now)
+        return out
+
+    def _relay(self, target: str, attempt: int, now: float) -> list:
+        """Ask every peer who has target, on behalf of one of the hosts waiting for it."""
+        requester = next(iter(self.pending[target].values()))
+        self.retries[target] = Retry(attempt + 1, now + RETRY_FIRST * 2 ** attempt)
+        self.stats["arp_relayed_to_peers" if attempt == 0 else "arp_relay_retries"] += 1
+        return self.members.to_peers("arp_request", sender_ip=requester.ip,
+                                     sender_mac=requester.mac, target_ip=target)
+
+    def _local_reply(self, frame: arp.ArpFrame, in_port: int, data: bytes, now: float):
+        self.pending.pop(frame.spa, None)        # a local owner answered local requesters
+        self.retries.pop(frame.spa, None)
+        out, relayed_to = [], set()
+        for relay in self.relays.pop(frame.spa, {}).values():
+            if relay.until > now and frame.spa != relay.ip and self._learnable(frame.spa,
+                                                                                frame.sha):
+                relayed_to.add(relay.mac)
+                self.stats["arp_answered_for_peers"] += 1
+                out += self.members.to_peer(relay.node, "arp_reply", ip=frame.spa, mac=frame.sha)
+        if frame.is_broadcast:
+            out += self._flood_local(data, in_port)
+        elif frame.eth_dst not in relayed_to:       # ICC already carries it there
+            requester = self.table.get(frame.tpa, now)
+            # a local requester's port is known (it just asked); else the datapath decides
+            port = requester.port if requester and requester.local and \
+                requester.mac == frame.eth_dst else TABLE
+            out.append(PacketOut(data, (Output(port),)))
+        return out
+
+    def _flood_local(self, data: bytes, in_port) -> list:
+        ports = self.ports.flood_from(in_port)
+        return [PacketOut(data, ports)] if ports else []
+
+    # ---- ICC ----------------------------------------------------------------------------------
+    def icc_arp_request(self, message: Message, now: float) -> list:
+        sender_ip, sender_mac, target = (message["sender_ip"], message["sender_mac"],
+                                         message["target_ip"])
+        if not self._learnable(sender_ip, sender_mac) or not self._host_address(target):
+            self.stats["icc_ignored.not_learnable"] += 1
+            return []
+        # what the requester waits for goes first; the flows for the sender after
+        flows = self._claim(sender_ip, sender_mac, message.node, message.ts, now)
+        entry = self.table.get(target, now)
+        if entry is not None:
+            if not entry.local:      # a remote entry: its own site answers
+                return flows
+            self.stats["arp_answered_for_peers"] += 1      # ours: answer at once, no replay
+            return self.members.to_peer(message.node, "arp_reply", ip=entry.ip,
+                                        mac=entry.mac) + flows
+        self.relays.setdefault(target, {})[message.node] = Relay(
+            message.node, sender_ip, sender_mac, now + self.options.pending_timeout)
+        self.stats["arp_replayed_locally"] += 1
+        replay = arp.build(arp.request(sender_ip, sender_mac, target))
+        return self._flood_local(replay, None) + flows
+
+    def icc_arp_reply(self, message: Message, now: float) -> list:
+        """An answer to our request, or a peer's announcement (gratuitous ARP, host moved)."""
+        return self._binding(message.node, message["ip"], message["mac"],
+                             message.ts - message.fields.get("age", 0), now)
+
+    def icc_bindings(self, message: Message, now: float) -> list:
+        """Many claims in one datagram (a peer's sync or announcements): each one is checked
+        and decided as an arp_reply would be; a malformed one was dropped by the codec."""
+        self.stats["icc_bindings_invalid"] += message["invalid"]
+        self.stats["sync_entries_received"] += len(message["bindings"])
+        answers, flows = [], []
+        for ip, mac, age in message["bindings"]:
+            for intent in self._binding(message.node, ip, mac, message.ts - age, now):
+                (answers if isinstance(intent, PacketOut) else flows).append(intent)
+        return answers + flows
+
+    def _binding(self, node: str, ip: str, mac: str, seen: float, now: float) -> list:
+        if not self._learnable(ip, mac):
+            self.stats["icc_ignored.not_learnable"] += 1
+            return []
+        flows = self._claim(ip, mac, node, seen, now)
+        entry = self.table.get(ip, now)
+        if entry is None or entry.mac != mac:
+            return flows             # the claim lost to a newer one
+        self.retries.pop(ip, None)
+        answers = []                 # the waiting hosts first, the responder flows after
+        for requester in self.pending.pop(ip, {}).values():
+            if requester.until > now and requester.port in self.ports:
+                self.stats["arp_answered_via_peers"] += 1
+                answer = arp.reply(ip, mac, requester.ip, requester.mac)
+                answers.append(PacketOut(arp.build(answer), (Output(requester.port),)))
+        return answers + flows
+
+    def peer_down(self, name: str) -> list:
+        """Withdraw what a silent peer told us: nothing answers for hosts we cannot reach."""
+        LOG.warning("peer %s is down: withdrawing its %d entries", name,
+                    self.table.node_count(name))
+        self.stats["peer_down"] += 1
+        out = []
+        for entry in self.table.remove_node(name):
+            self.stats["entries_withdrawn"] += 1
+            out += self._forget(entry)
+        for relays in self.relays.values():
+            relays.pop(name, None)
+        return out
+
+    # ---- learning, moves and conflicts ------------------------------------------------------
+    def _learnable(self, ip: str, mac: str) -> bool:
+        """Never learn group MACs, nor addresses that cannot be a host's here."""
+        return arp.is_unicast_mac(mac) and self._host_address(ip)
+
+    def _host_address(self, ip: str) -> bool:
+        """Not a probe's 0.0.0.0, loopback, multicast or broadcast, and inside the configured
+        overlay subnets (if any)."""
+        return ip not in NEVER_LEARNED and self.options.in_overlay(ip)
+
+    def _learn_local(self, frame: arp.ArpFrame, port: int, now: float) -> list:
+        """A host on our bridge spoke: it is here, now. A gratuitous ARP, or a host that was
+        known elsewhere or with another MAC, is announced to every peer (moves, conflicts)."""
+        old = self.table.get(frame.spa, now)
+        out = self._learn(frame.spa, frame.sha, self.node_id, port, now, self.wallclock())
+        moved = old is not None and (old.node != self.node_id or old.mac != frame.sha)
+        if moved or (frame.is_gratuitous and (old is None or old.port != port)):
+            self.stats["announcements_sent"] += 1
+            out += self.members.to_peers("arp_reply", ip=frame.spa, mac=frame.sha)
+        return out
+
+    def _claim(self, ip: str, mac: str, node: str, seen: float, now: float) -> list:
+        """A peer says node has ip at mac as of `seen`. Deterministic rule: the latest claim
+        wins (ties: the greater node id), so every site ends with the same owner."""
+        entry = self.table.get(ip, now)
+        if entry is None or entry.node == node or (seen, node) > (entry.seen, entry.node):
+            if entry is not None and entry.node != node:
+                kind = "moved" if entry.mac == mac else "conflict"
+                self.stats["host_" + kind] += 1
+                (LOG.debug if kind == "moved" else LOG.warning)(
+                    "%s: %s was at %s on %s, now %s on %s", kind, ip, entry.mac, entry.node,
+                    mac, node)
+            out = self._learn(ip, mac, node, None, now, seen)
+            if entry is not None and entry.mac != mac and self.ports.local:
+                # hosts here cache the old MAC: tell them, as the host itself would
+                out += self._flood_local(arp.build(arp.request(ip, mac, ip)), None)
+            return out
+        # the claim is older than what we know: keep ours, and tell the claimer if it is ours
+        self.stats["host_conflict"] += entry.mac != mac
+        self.stats["claims_rejected"] += 1
+        LOG.warning("conflict: %s claimed by %s at %s, kept %s on %s (newer)", ip, node, mac,
+                    entry.mac, entry.node)
+        if entry.local:     # with our claim's own time (age), so it does not look newer
+            return self.members.to_peer(node, "arp_reply", ip=ip, mac=entry.mac,
+                                        age=round(max(0.0, self.wallclock() - entry.seen), 6))
+        return []
+
+    def _learn(self, ip, mac, node, port, now, seen) -> list:
+        what, old, new = self.table.learn(ip, mac, node, port, now, seen)
+        out = []
+        if what != REFRESHED:
+            self.stats["entries_learned"] += 1
+            LOG.debug("learned %s at %s on %s%s", ip, mac, node,
+                      f" (was {old.mac} on {old.node})" if old else "")
+            if old is not None:     # the datapath's idea of where these MACs live is stale
+                out += pipeline.delete_learned_mac(old.mac)
+                if old.mac != mac:
+                    out += pipeline.delete_learned_mac(mac)
+        if old is not None and self.proxied(old) and not self.proxied(new):
+            self.responders.pop(ip, None)
+            out += pipeline.delete_arp_responder(ip)
+        if self.proxied(new) and (what != REFRESHED or self.responders.get(ip, 0) - now
+                                  < self.options.arp_timeout / 2):
+            out += self._responder(ip, now)    # re-arms the flow's hard timeout
+        return out
+
+    # ---- time ---------------------------------------------------------------------------------
+    def tick(self, now: float) -> list:
+        """Aging, waiting hosts, relay retries."""
+        out = []
+        for entry in self.table.expire(now):
+            self.stats["entries_expired"] += 1
+            LOG.debug("expired %s at %s on %s", entry.ip, entry.mac, entry.node)
+            out += self._forget(entry)
+        if self._cleanup.due(now):
+            for waiting in (self.pending, self.relays):
+                for target in list(waiting):
+                    live = {k: v for k, v in waiting[target].items() if v.until > now}
+                    if live:
+                        waiting[target] = live
+                    else:
+                        del waiting[target]
+        for target, retry in list(self.retries.items()):
+            if target not in self.pending or retry.attempt > RETRY_MAX:
+                del self.retries[target]
+            elif now >= retry.at:
+                if not self._retry_budget.take(now):   # over budget: the next request relays
+                    del self.retries[target]
+                    self.stats["arp_relay_retries_skipped"] += 1
+                    continue
+                out += self._relay(target, retry.attempt, now)
+        return out
