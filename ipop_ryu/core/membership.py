@@ -183,6 +183,10 @@ class Membership:
         """Hellos, pacing of syncs, graceful-restart deadline; returns (sends, peers that
         went down)."""
         out = []
+        gone = self.peers.expire(now)
+        for state in gone:
+            self.syncs.pop(state.name, None)
+            self.graceful.waiting_for.discard(state.name)
         if self.peers.states and self.hellos.due(now):
             out += self.to_peers("hello", boot=self.boot)
         if self.graceful.active:
@@ -190,10 +194,6 @@ class Membership:
                 out += self.request_sync(name, now)      # at start, and again if it came short
         for job in list(self.syncs.values()):
             out += self._pace(job, now)
-        gone = self.peers.expire(now)
-        for state in gone:
-            self.syncs.pop(state.name, None)
-            self.graceful.waiting_for.discard(state.name)
         return out, gone
 
     def graceful_done(self, now: float) -> bool:
