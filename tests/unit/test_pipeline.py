@@ -29,3 +29,10 @@ def test_every_base_flow_is_ours_and_tables_have_defaults():
     assert all(pipeline.purpose_of(f.cookie) for f in flows)
     assert {f.table for f in flows if f.priority == 0} == set(pipeline.TABLE_NAMES) - {
         pipeline.CLASSIFY}
+
+
+def test_responder_builder_equals_its_plain_reference():
+    for ip, mac, timeout in [("10.0.3.7", "02:00:0a:00:03:07", 301), ("1.2.3.4", "02:ff:00:00:00:01", 0),
+                             ("255.255.255.254", "0a:00:00:00:00:00", 65535)]:
+        assert pipeline.install_arp_responder(ip, mac, timeout) == \
+            pipeline._responder_reference(ip, mac, timeout)
