@@ -40,7 +40,14 @@ class Learn:
     idle_timeout: int
 
 
-Action = Union[Output, SetField, Move, Learn]
+@dataclass(frozen=True)
+class Resubmit:
+    """Nicira resubmit: run this packet through `table` now, then carry on with this flow's
+    remaining actions and instructions (NXActionResubmitTable, in_port unchanged)."""
+    table: int
+
+
+Action = Union[Output, SetField, Move, Learn, Resubmit]
 
 
 def _frozen(match: dict) -> Tuple:
