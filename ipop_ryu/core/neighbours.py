@@ -14,7 +14,7 @@ from . import arp, pipeline
 from .addr import Subnets
 from .config import Options
 from .icc import Message
-from .intents import TABLE, Output, PacketOut
+from .intents import Output, PacketOut
 from .membership import Membership
 from .ports import BridgePorts
 from .reconcile import KeyedSource
@@ -119,6 +119,8 @@ class Neighbours:
 
     # ---- packet-in ----------------------------------------------------------------------------
     def packet_in(self, in_port: int, data: bytes) -> list:
+        """A copy of a local broadcast ARP or ARP reply: the datapath has delivered the frame
+        to the local ports already; here it is learned from, relayed or answered for peers."""
         self.stats["packet_in"] += 1
         frame = arp.parse(data)
         if frame is None:
@@ -135,29 +137,27 @@ class Neighbours:
         elif not frame.is_probe:
             self.stats["not_learned"] += 1
         if frame.op == arp.ARP_REQUEST and frame.is_broadcast:
-            out += self._local_request(frame, in_port, data, now)
+            out += self._local_request(frame, in_port, now)
         elif frame.op == arp.ARP_REPLY:
-            out += self._local_reply(frame, in_port, data, now)
-        else:   # a unicast request is not punted by the pipeline; deliver it if one comes
-            out.append(PacketOut(data, (Output(TABLE),)))
+            out += self._local_reply(frame, now)
         return out
 
-    def _local_request(self, frame: arp.ArpFrame, in_port: int, data: bytes, now: float):
+    def _local_request(self, frame: arp.ArpFrame, in_port: int, now: float):
         self.stats["arp_request"] += 1
         entry = self.table.get(frame.tpa, now)
         if frame.is_probe or frame.is_gratuitous or (entry and entry.mac == frame.sha):
-            return self._flood_local(data, in_port)          # never answer the owner
+            return []                                       # never answer the owner
         if entry is not None and self.proxied(entry):
+            # its responder flow is not in the bridge yet (it is on its way): answer once
             self.stats["arp_answered_by_controller"] += 1
             answer = arp.reply(entry.ip, entry.mac, frame.spa, frame.sha)
             return [PacketOut(arp.build(answer), (Output(in_port),))]
-        out = self._flood_local(data, in_port)
         if entry is None and self.members.peers.states and self._host_address(frame.tpa):
             self.pending.setdefault(frame.tpa, {})[frame.spa] = Requester(
                 frame.spa, frame.sha, in_port, now + self.options.pending_timeout)
             if frame.tpa not in self.retries:
-                out += self._relay(frame.tpa, 0, now)
-        return out
+                return self._relay(frame.tpa, 0, now)
+        return []
 
     def _relay(self, target: str, attempt: int, now: float) -> list:
         """Ask every peer who has target, on behalf of one of the hosts waiting for it."""
@@ -167,24 +167,20 @@ class Neighbours:
         return self.members.to_peers("arp_request", sender_ip=requester.ip,
                                      sender_mac=requester.mac, target_ip=target)
 
-    def _local_reply(self, frame: arp.ArpFrame, in_port: int, data: bytes, now: float):
-        self.pending.pop(frame.spa, None)        # a local owner answered local requesters
+    def _local_reply(self, frame: arp.ArpFrame, now: float):
+        """A local owner answered: local requesters got the frame from the datapath; a
+        request we replayed for another site is answered over ICC."""
+        self.pending.pop(frame.spa, None)
         self.retries.pop(frame.spa, None)
-        out, relayed_to = [], set()
-        for relay in self.relays.pop(frame.spa, {}).values():
+        out = []
+        relays = self.relays.pop(frame.spa, {})
+        for relay in relays.values():
             if relay.until > now and frame.spa != relay.ip and self._learnable(frame.spa,
                                                                                 frame.sha):
-                relayed_to.add(relay.mac)
                 self.stats["arp_answered_for_peers"] += 1
                 out += self.members.to_peer(relay.node, "arp_reply", ip=frame.spa, mac=frame.sha)
-        if frame.is_broadcast:
-            out += self._flood_local(data, in_port)
-        elif frame.eth_dst not in relayed_to:       # ICC already carries it there
-            requester = self.table.get(frame.tpa, now)
-            # a local requester's port is known (it just asked); else the datapath decides
-            port = requester.port if requester and requester.local and \
-                requester.mac == frame.eth_dst else TABLE
-            out.append(PacketOut(data, (Output(port),)))
+        if relays:          # answered: the owner's next replies are ordinary frames again
+            out.append(pipeline.delete_relay_reply_punt(frame.spa))
         return out
 
     def _flood_local(self, data: bytes, in_port) -> list:
@@ -211,7 +207,9 @@ class Neighbours:
             message.node, sender_ip, sender_mac, now + self.options.pending_timeout)
         self.stats["arp_replayed_locally"] += 1
         replay = arp.build(arp.request(sender_ip, sender_mac, target))
-        return self._flood_local(replay, None) + flows
+        catch = pipeline.install_relay_reply_punt(target, sender_mac,
+                                                  self.options.pending_timeout)
+        return [catch] + self._flood_local(replay, None) + flows    # the flow first: in order
 
     def icc_arp_reply(self, message: Message, now: float) -> list:
         """An answer to our request, or a peer's announcement (gratuitous ARP, host moved)."""

@@ -2,15 +2,23 @@
 
     table 0 CLASSIFY   in_port -> metadata LOCAL or OVERLAY; packet-outs from the controller
                        skip straight to FWD_ANY (never learned from, never punted again)
-    table 1 ARP        overlay broadcast ARP dropped; proxy-ARP responders and their guards;
-                       local broadcast ARP and local ARP replies punted; the rest -> LEARN
+    table 1 ARP        overlay broadcast ARP dropped; proxy-ARP responders answer learned
+                       remote hosts; every other local broadcast ARP and local ARP reply is
+                       delivered by the datapath to local ports only (resubmit to FWD_LOCAL)
+                       and a copy goes to PUNT, for the controller to learn and relay;
+                       the rest (unicast ARP) -> LEARN
     table 2 LEARN      OVS `learn` writes eth_src -> in_port into FWD_ANY (and, for local
                        ports, into FWD_LOCAL); local frames -> FWD_ANY, overlay -> FWD_LOCAL
     table 3 FWD_ANY    learned MACs on any port; miss -> FLOOD
-    table 4 FWD_LOCAL  learned MACs on local ports only (split horizon); miss -> FLOOD
-    table 5 FLOOD      from a local port: every other port; from an overlay port: local ports only
+    table 4 FWD_LOCAL  learned MACs on local ports only; miss: every local port (split horizon)
+    table 5 FLOOD      from a local port: every other port, local and overlay
     table 6 PUNT       to the controller through a per-port OpenFlow meter, so one host's ARP
-                       storm cannot starve the controller for the others
+                       storm cannot starve the controller for the others (the meter drops only
+                       the controller's copy: the datapath has delivered the frame already)
+
+The datapath does what it can, the controller supplies knowledge: with the controller gone,
+hosts of one site still resolve each other, learned remote hosts are still answered (until
+their entry's timeout) and established traffic keeps flowing.
 
 Cookie layout (64 bits): 0x4950 ("IP") | purpose (8 bits) << 32 | IPv4 address for the
 per-address flows, so `ovs-ofctl dump-flows br0 cookie=0x4950000400000000/0xffffffff00000000`
@@ -22,7 +30,7 @@ from typing import Iterable, List
 from .addr import ipv4_int
 from .arp import BROADCAST_MAC, ETH_TYPE_ARP, ARP_REPLY, ARP_REQUEST, UNSPECIFIED_IP
 from .intents import (CONTROLLER, IN_PORT, DeleteFlows, DeleteMeter, Flow, Learn, Meter, Move,
-                      Output, SetField, flow)
+                      Output, Resubmit, SetField, flow)
 
 CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD, PUNT = range(7)
 TABLE_NAMES = {CLASSIFY: "classify", ARP: "arp", LEARN: "learn", FWD_ANY: "fwd_any",
@@ -39,16 +47,19 @@ PURPOSE_MASK = 0xFFFFFFFF << 32
 # purpose -> (number, what `ipop-ryu flows` and the README call it)
 PURPOSES = {
     "classify": (0x01, "port classification: local or overlay"),
-    "arp_punt": (0x02, "ARP to the controller"),
+    "arp_punt": (0x02, "local ARP delivered locally, a copy to the controller"),
     "overlay_arp_drop": (0x03, "broadcast ARP from the overlay dropped"),
     "proxy_arp": (0x04, "proxy-ARP responder (answers in the datapath)"),
-    "proxy_arp_guard": (0x05, "owner's own ARP to the controller, never proxied"),
+    "proxy_arp_guard": (0x05, "owner's own ARP delivered locally, never proxied"),
     "learn": (0x06, "MAC learning"),
     "learned_mac": (0x07, "learned MAC -> port (written by OVS learn)"),
     "flood": (0x08, "broadcast / unknown unicast, split horizon"),
     "default": (0x09, "table defaults and misses"),
     "punt_meter": (0x0A, "ARP punt through the port's meter"),
+    "relay_reply": (0x0B, "owner's reply to a request replayed for another site: to the "
+                          "controller only (it goes there as ICC)"),
 }
+TRANSIENT = ("learned_mac", "relay_reply")     # not audited: OVS or a timeout removes them
 
 
 def cookie(purpose: str, ip: str = None, port: int = 0) -> int:
@@ -78,16 +89,18 @@ def _from(origin):
 
 LEARNED_MAC_IDLE_TIMEOUT = 300
 PRIO_GUARD, PRIO_RESPONDER, PRIO_PUNT, PRIO_DROP, PRIO_PORT = 310, 300, 200, 400, 100
+PRIO_RELAY_REPLY = 250
 TO_CONTROLLER = Output(CONTROLLER)
+DELIVER_LOCALLY = [Resubmit(FWD_LOCAL)]     # local ports only: the learned one, or all
 SHARED_METER = 65000          # ports without a meter of their own (port numbers >= this)
 
 
 def base_flows(punt_rate: int = 0) -> List[Flow]:
     """Everything that does not depend on ports or learned addresses."""
     arp, bcast = {"eth_type": ETH_TYPE_ARP}, {"eth_dst": BROADCAST_MAC}
-    learn_any = Learn(FWD_ANY, PRIO_PORT, cookie("learned_mac"), LEARNED_MAC_IDLE_TIMEOUT)
-    learn_local = Learn(FWD_LOCAL, PRIO_PORT, cookie("learned_mac"), LEARNED_MAC_IDLE_TIMEOUT)
+    learn = _learn_local_frame()
     default = cookie("default")
+    local_arp = {**_from(FROM_LOCAL), **arp}
     return [
         # CLASSIFY: ports are LOCAL unless classify_overlay_ports() says otherwise
         flow(CLASSIFY, 10, default, {}, metadata=(FROM_LOCAL, METADATA_MASK), goto=ARP),
@@ -96,24 +109,33 @@ def base_flows(punt_rate: int = 0) -> List[Flow]:
         # ARP: broadcasts cross sites only as ICC messages
         flow(ARP, PRIO_DROP, cookie("overlay_arp_drop"), {**_from(FROM_OVERLAY), **arp, **bcast}),
         # RFC 5227 probes are never proxied (a moving host must not see a conflict)
-        flow(ARP, PRIO_GUARD, cookie("arp_punt"),
-             {**_from(FROM_LOCAL), **arp, **bcast, "arp_spa": UNSPECIFIED_IP}, goto=PUNT),
-        flow(ARP, PRIO_PUNT, cookie("arp_punt"), {**_from(FROM_LOCAL), **arp, **bcast}, goto=PUNT),
-        # replies from local hosts: may answer a request relayed from another site
-        flow(ARP, PRIO_PUNT, cookie("arp_punt"),
-             {**_from(FROM_LOCAL), **arp, "arp_op": ARP_REPLY}, goto=PUNT),
+        flow(ARP, PRIO_GUARD, cookie("arp_punt"), {**local_arp, **bcast,
+                                                   "arp_spa": UNSPECIFIED_IP},
+             learn + DELIVER_LOCALLY, goto=PUNT),
+        flow(ARP, PRIO_PUNT, cookie("arp_punt"), {**local_arp, **bcast},
+             learn + DELIVER_LOCALLY, goto=PUNT),
+        # replies from local hosts: forwarded as any frame (a reply to a request replayed for
+        # another site is caught before, see install_relay_reply_punt), a copy to learn from
+        flow(ARP, PRIO_PUNT, cookie("arp_punt"), {**local_arp, "arp_op": ARP_REPLY},
+             learn + [Resubmit(FWD_ANY)], goto=PUNT),
         flow(ARP, 0, default, goto=LEARN),
         # LEARN
-        flow(LEARN, PRIO_PORT, cookie("learn"), _from(FROM_LOCAL),
-             [learn_any, learn_local], goto=FWD_ANY),
-        flow(LEARN, PRIO_PORT, cookie("learn"), _from(FROM_OVERLAY), [learn_any], goto=FWD_LOCAL),
+        flow(LEARN, PRIO_PORT, cookie("learn"), _from(FROM_LOCAL), learn, goto=FWD_ANY),
+        flow(LEARN, PRIO_PORT, cookie("learn"), _from(FROM_OVERLAY),
+             [Learn(FWD_ANY, PRIO_PORT, cookie("learned_mac"), LEARNED_MAC_IDLE_TIMEOUT)],
+             goto=FWD_LOCAL),
         flow(LEARN, 0, default),
         flow(FWD_ANY, 0, default, goto=FLOOD),
-        flow(FWD_LOCAL, 0, default, goto=FLOOD),
         flow(FLOOD, 0, default),
         flow(PUNT, 0, default, {}, [TO_CONTROLLER],
              meter=SHARED_METER if punt_rate else None),
     ]
+
+
+def _learn_local_frame() -> list:
+    """Where a frame from a local port came from, for FWD_ANY and FWD_LOCAL."""
+    return [Learn(table, PRIO_PORT, cookie("learned_mac"), LEARNED_MAC_IDLE_TIMEOUT)
+            for table in (FWD_ANY, FWD_LOCAL)]
 
 
 def punt_meters(punt_rate: int) -> List[Meter]:
@@ -150,12 +172,14 @@ def delete_overlay_port(port: int) -> DeleteFlows:
 
 
 def flood_flows(local_ports: Iterable[int], overlay_ports: Iterable[int]) -> List[Flow]:
-    """Split horizon: a frame from the overlay is flooded to local ports only."""
+    """Split horizon: a frame from the overlay (and local ARP) is flooded to local ports
+    only, by FWD_LOCAL's miss; one from a local port everywhere else, by FLOOD. OVS never
+    sends a frame back out of the port it came in on."""
     local = [Output(p) for p in sorted(local_ports)]
     overlay = [Output(p) for p in sorted(overlay_ports)]
     return [
         flow(FLOOD, PRIO_PORT, cookie("flood"), _from(FROM_LOCAL), local + overlay),
-        flow(FLOOD, PRIO_PORT, cookie("flood"), _from(FROM_OVERLAY), local),
+        flow(FWD_LOCAL, 0, cookie("flood"), {}, local),
     ]
 
 
@@ -166,7 +190,7 @@ def install_arp_responder(ip: str, mac: str, hard_timeout: int = 0) -> List[Flow
     every requester: op=2, tha=sha, tpa=spa, sha=mac, spa=ip, eth_dst=eth_src, eth_src=mac,
     out the port it came in on. hard_timeout makes OVS drop it even if the controller dies.
     The owner itself (gratuitous ARP, or a host that moved here) is never answered: the guard
-    sends its broadcasts to the controller, which learns from them.
+    delivers its broadcasts locally and copies them to the controller, which learns from them.
 
     Two flows per learned address, built on the learning path: the constant parts are made
     once (see _RESPONDER) and the match is assembled already sorted, as flow() would sort it.
@@ -179,7 +203,7 @@ def install_arp_responder(ip: str, mac: str, hard_timeout: int = 0) -> List[Flow
                                          last, SetField("eth_src", mac), Output(IN_PORT)),
                      hard_timeout=hard_timeout)
     guard = Flow(ARP, PRIO_GUARD, _PROXY_ARP_GUARD | low, (("arp_spa", ip),) + _GUARD_MATCH,
-                 goto=PUNT, hard_timeout=hard_timeout)
+                 _GUARD_ACTIONS, goto=PUNT, hard_timeout=hard_timeout)
     return [responder, guard]
 
 
@@ -198,7 +222,7 @@ def _responder_reference(ip: str, mac: str, hard_timeout: int = 0) -> List[Flow]
     guard = flow(
         ARP, PRIO_GUARD, cookie("proxy_arp_guard", ip),
         {**_from(FROM_LOCAL), "eth_type": ETH_TYPE_ARP, "eth_dst": BROADCAST_MAC, "arp_spa": ip},
-        goto=PUNT, hard_timeout=hard_timeout)
+        DELIVER_LOCALLY, goto=PUNT, hard_timeout=hard_timeout)
     return [responder, guard]
 
 
@@ -208,9 +232,23 @@ _RESPONDER_MATCH = ((("arp_op", ARP_REQUEST),),
                      ("metadata", (FROM_LOCAL, METADATA_MASK))))
 _GUARD_MATCH = (("eth_dst", BROADCAST_MAC), ("eth_type", ETH_TYPE_ARP),
                 ("metadata", (FROM_LOCAL, METADATA_MASK)))
+_GUARD_ACTIONS = tuple(DELIVER_LOCALLY)
 _RESPONDER_ACTIONS = (SetField("arp_op", ARP_REPLY),
                       (Move("arp_sha", "arp_tha", 48), Move("arp_spa", "arp_tpa", 32)),
                       Move("eth_src", "eth_dst", 48))
+
+
+def install_relay_reply_punt(target_ip: str, requester_mac: str, hard_timeout: int) -> Flow:
+    """While a request from another site is replayed here, the owner's answer to it goes to
+    the controller only (it crosses as ICC, never as a frame)."""
+    return flow(ARP, PRIO_RELAY_REPLY, cookie("relay_reply", target_ip),
+                {**_from(FROM_LOCAL), "eth_type": ETH_TYPE_ARP, "arp_op": ARP_REPLY,
+                 "arp_spa": target_ip, "eth_dst": requester_mac},
+                goto=PUNT, hard_timeout=hard_timeout)
+
+
+def delete_relay_reply_punt(target_ip: str) -> DeleteFlows:
+    return DeleteFlows(cookie("relay_reply", target_ip))
 
 
 def delete_arp_responder(ip: str) -> List[DeleteFlows]:

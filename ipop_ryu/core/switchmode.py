@@ -85,7 +85,7 @@ class SwitchMode:
             if isinstance(f, Flow):
                 by_purpose.setdefault(pipeline.purpose_of(f.cookie), []).append(f)
         for purpose in pipeline.PURPOSES:
-            if purpose not in ("learned_mac", "proxy_arp", "proxy_arp_guard"):
+            if purpose not in pipeline.TRANSIENT + ("proxy_arp", "proxy_arp_guard"):
                 self.reconciler.sources[purpose] = StaticSource(by_purpose.get(purpose, ()))
 
     def switch_connected(self, ports: Dict[int, str]) -> list:

@@ -6,7 +6,7 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, DeleteMeter,
                                    Flow, Learn, Meter, Move, Output, PacketOut,
-                                   RequestAggregateStats, RequestFlowStats, SetField)
+                                   RequestAggregateStats, RequestFlowStats, Resubmit, SetField)
 
 RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
                   TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}
@@ -32,6 +32,8 @@ def _action(action):
             specs=[parser.NXFlowSpecMatch(src=("eth_src_nxm", 0), dst=("eth_dst_nxm", 0),
                                           n_bits=48),
                    parser.NXFlowSpecOutput(src=("in_port_nxm", 0), dst="", n_bits=16)])
+    if isinstance(action, Resubmit):    # in_port unchanged: its default is OFPP_IN_PORT
+        return parser.NXActionResubmitTable(table_id=action.table)
     raise TypeError(f"no OpenFlow action for {action!r}")
 
 

@@ -25,7 +25,7 @@ def test_responder_is_the_nicira_move_recipe():
 
 
 def test_every_base_flow_is_ours_and_tables_have_defaults():
-    flows = pipeline.base_flows()
+    flows = pipeline.base_flows() + pipeline.flood_flows([1, 2], [10])
     assert all(pipeline.purpose_of(f.cookie) for f in flows)
     assert {f.table for f in flows if f.priority == 0} == set(pipeline.TABLE_NAMES) - {
         pipeline.CLASSIFY}

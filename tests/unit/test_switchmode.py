@@ -46,10 +46,10 @@ def test_seed_steps_one_to_six():
     cores = {"A": make("A", ["B"], PORTS_A, clock), "B": make("B", ["A"], PORTS_B, clock)}
     a, b = cores["A"], cores["B"]
 
-    # 1-2: 10.0.3.5 on A asks for 10.0.3.104: flooded on A's local ports, relayed to B
+    # 1-2: 10.0.3.5 on A asks for 10.0.3.104: the datapath floods it on A's local ports and
+    # copies it to A's controller, which relays it to B
     step = a.packet_in(2, who_has("10.0.3.5", "10.0.3.104"))
-    flood = of(PacketOut, step)
-    assert [o.port for o in flood[0].actions] == [1]          # local ports only, not ipop-B
+    assert not of(PacketOut, step), "the datapath has delivered it locally"
     sends = of(IccSend, step)
     assert [s.addr for s in sends] == [ADDR["B"]]
 
@@ -130,11 +130,13 @@ def test_host_that_moves_here_loses_its_responder():
     assert a.stats["announcements_sent"] == 1
 
 
-def test_reply_to_a_local_requester_is_forwarded_as_a_frame():
+def test_same_site_arp_is_left_to_the_datapath():
     clock = Clock()
     a = make("A", ["B"], PORTS_A, clock)
-    data = is_at("10.0.3.3", "10.0.3.5")
-    assert of(PacketOut, a.packet_in(1, data)) == [PacketOut(data, (Output(TABLE),))]
+    a.packet_in(2, who_has("10.0.3.5", "10.0.3.3"))          # h5 asks; the datapath floods
+    step = a.packet_in(1, is_at("10.0.3.3", "10.0.3.5"))     # h3 answers; the datapath delivers
+    assert not of(PacketOut, step) and not of(IccSend, step)
+    assert {e.ip for e in a.entries()} == {"10.0.3.3", "10.0.3.5"}, "both learned from copies"
 
 
 def test_relay_is_sent_once_then_retried_with_backoff():
@@ -208,9 +210,9 @@ def test_ports_and_split_horizon_flows():
     step = a.ports_changed({1: "h3", 2: "h5", 10: "ipop-B", 11: "ipop-C"})
     classify = [f for f in of(Flow, step) if f.table == pipeline.CLASSIFY]
     assert [f.match["in_port"] for f in classify] == [11]
-    flood = {f.match["metadata"][0]: [o.port for o in f.actions]
-             for f in of(Flow, step) if f.table == pipeline.FLOOD}
-    assert flood == {pipeline.FROM_LOCAL: [1, 2, 10, 11], pipeline.FROM_OVERLAY: [1, 2]}
+    flood = {f.table: [o.port for o in f.actions] for f in of(Flow, step)
+             if pipeline.purpose_of(f.cookie) == "flood"}
+    assert flood == {pipeline.FLOOD: [1, 2, 10, 11], pipeline.FWD_LOCAL: [1, 2]}
     step = a.ports_changed({1: "h3", 2: "h5", 10: "ipop-B"})
     assert DeleteFlows(pipeline.cookie("classify", port=11)) in step
 
@@ -298,11 +300,3 @@ def test_answers_go_out_before_flows_and_refreshes_do_not_churn_flows():
     assert of(Flow, a.icc_datagram(reply(2), ("192.0.2.2", 30000))) == []
     clock.now += 10                           # past half of arp_timeout (30 s): re-armed
     assert responders(a.icc_datagram(reply(3), ("192.0.2.2", 30000)), "10.0.3.7")
-
-
-def test_same_site_reply_goes_straight_to_the_requester_port():
-    clock = Clock()
-    a = make("A", ["B"], PORTS_A, clock)
-    a.packet_in(2, who_has("10.0.3.5", "10.0.3.3"))          # h5 asks; it is on port 2
-    step = a.packet_in(1, is_at("10.0.3.3", "10.0.3.5"))     # h3 answers
-    assert of(PacketOut, step)[0].actions == (Output(2),)
