@@ -23,6 +23,8 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "icc_key_file": (None, "file holding the shared secret; every ICC datagram is signed with "
                            "it (required when icc is on)"),
     "arp_timeout": ("300", "seconds a learned entry lives without refresh"),
+    "announce": ("true", "announce local hosts to every peer before anyone asks (refreshed "
+                         "every arp_timeout/3, withdrawn when gone); false = pull only"),
     "pending_timeout": ("5", "seconds a relayed ARP request waits for its reply"),
     "hello_interval": ("5", "seconds between hellos to each peer"),
     "peer_hold_time": ("15", "a peer silent this long is down: its entries are withdrawn"),
@@ -60,6 +62,7 @@ class Options:
     icc_key: bytes = field(default=b"", repr=False)
     icc_key_file: str = ""
     arp_timeout: int = 300
+    announce: bool = True
     pending_timeout: int = 5
     hello_interval: float = 5.0
     peer_hold_time: float = 15.0
@@ -146,7 +149,7 @@ def _patterns(text):
 PARSERS: Dict[str, Callable] = {
     "node_id": _node_id, "icc": _bool, "icc_address": _address,
     "icc_port": _int_in(1, 65535), "peers": _peers, "overlay_ports": _patterns,
-    "icc_key_file": str.strip, "arp_timeout": _int_in(1, 86400),
+    "icc_key_file": str.strip, "arp_timeout": _int_in(1, 86400), "announce": _bool,
     "pending_timeout": _int_in(1, 600),
     "hello_interval": _seconds(0.1, 3600), "peer_hold_time": _seconds(0.3, 86400),
     "icc_freshness": _seconds(1, 86400), "punt_rate": _int_in(0, 1000000),

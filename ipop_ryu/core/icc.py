@@ -85,6 +85,8 @@ SCHEMAS: Dict[str, Dict] = {
     "sync_request": {},
     # the last datagram of a sync: `count` bindings were sent (graceful restart waits for it)
     "sync_end": {"count": _uint},
+    # `node` no longer has these hosts (aged out, moved away, port gone); each checked alone
+    "withdraw": {"ips": lambda v: isinstance(v, list) and 0 < len(v) <= MAX_BINDINGS},
 }
 
 _CHECKS = {msg_type: tuple({**HEADER, **schema}.items()) for msg_type, schema in SCHEMAS.items()}
@@ -183,4 +185,7 @@ class Codec:
             fields["age"] = body["age"]
         if msg_type == "bindings":
             fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
+        elif msg_type == "withdraw":
+            fields["ips"] = [ip for ip in body["ips"] if _ipv4(ip)]
+            fields["invalid"] = len(body["ips"]) - len(fields["ips"])
         return Message(body["type"], body["node"], body["seq"], float(body["ts"]), fields)

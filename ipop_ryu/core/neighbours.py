@@ -12,6 +12,7 @@ from typing import Dict, Iterable, List
 
 from . import arp, pipeline
 from .addr import Subnets
+from .announce import Announcer
 from .config import Options
 from .icc import Message
 from .intents import Output, PacketOut
@@ -69,6 +70,8 @@ class Neighbours:
         self.relays: Dict[str, Dict[str, Relay]] = {}        # target ip -> node -> ...
         self.retries: Dict[str, Retry] = {}                  # target ip -> next resend
         self.responders: Dict[str, float] = {}   # ip -> when OVS drops its responder flow
+        self.announcer = Announcer(options.announce and options.icc, options.arp_timeout,
+                                   members, wallclock)
         self._cleanup = Every(1.0)
         self._retry_budget = Budget(RETRY_BUDGET, clock())
 
@@ -92,7 +95,8 @@ class Neighbours:
         entry = self.table.get(ip, now)
         if entry is None:
             return [None, None]
-        hard_timeout = int(entry.expires_in(now)) + 1
+        # never answers past the entry's life, even with the controller gone (0 = forever)
+        hard_timeout = max(1, int(entry.expires_in(now)))
         self.responders[ip] = now + hard_timeout
         return pipeline.install_arp_responder(entry.ip, entry.mac, hard_timeout)
 
@@ -106,7 +110,13 @@ class Neighbours:
         for entry in self.local_entries():
             if entry.port not in self.ports:
                 self.table.remove(entry.ip)
+                self.announcer.gone(entry.ip)
                 out += self._forget(entry)
+        for target, requesters in list(self.pending.items()):     # nor do they wait (a
+            for ip in [ip for ip, r in requesters.items() if r.port not in self.ports]:
+                del requesters[ip]                                # retry would revive them)
+            if not requesters:
+                del self.pending[target]
         return out
 
     def local_entries(self) -> List[Entry]:
@@ -244,6 +254,18 @@ class Neighbours:
                 answers.append(PacketOut(arp.build(answer), (Output(requester.port),)))
         return answers + flows
 
+    def icc_withdraw(self, message: Message, now: float) -> list:
+        """A peer no longer has these hosts: forget those it owns here (only those)."""
+        self.stats["icc_withdraw_invalid"] += message["invalid"]
+        out = []
+        for ip in message["ips"]:
+            entry = self.table.get(ip, now)
+            if entry is not None and entry.node == message.node:
+                self.table.remove(ip)
+                self.stats["entries_withdrawn"] += 1
+                out += self._forget(entry)
+        return out
+
     def peer_down(self, name: str) -> list:
         """Withdraw what a silent peer told us: nothing answers for hosts we cannot reach."""
         LOG.warning("peer %s is down: withdrawing its %d entries", name,
@@ -274,8 +296,11 @@ class Neighbours:
         out = self._learn(frame.spa, frame.sha, self.node_id, port, now, self.wallclock())
         moved = old is not None and (old.node != self.node_id or old.mac != frame.sha)
         if moved or (frame.is_gratuitous and (old is None or old.port != port)):
-            self.stats["announcements_sent"] += 1
+            self.stats["announcements_sent"] += 1      # at once: every site must learn a move
             out += self.members.to_peers("arp_reply", ip=frame.spa, mac=frame.sha)
+            self.announcer.announced[frame.spa] = now
+        elif old is None or old.port != port:
+            self.announcer.learned(self.table.get(frame.spa, now))
         return out
 
     def _claim(self, ip: str, mac: str, node: str, seen: float, now: float) -> list:
@@ -290,6 +315,8 @@ class Neighbours:
                     "%s: %s was at %s on %s, now %s on %s", kind, ip, entry.mac, entry.node,
                     mac, node)
             out = self._learn(ip, mac, node, None, now, seen)
+            if entry is not None and entry.local:
+                self.announcer.gone(ip)                # no longer ours to announce
             if entry is not None and entry.mac != mac and self.ports.local:
                 # hosts here cache the old MAC: tell them, as the host itself would
                 out += self._flood_local(arp.build(arp.request(ip, mac, ip)), None)
@@ -318,8 +345,8 @@ class Neighbours:
         if old is not None and self.proxied(old) and not self.proxied(new):
             self.responders.pop(ip, None)
             out += pipeline.delete_arp_responder(ip)
-        if self.proxied(new) and (what != REFRESHED or self.responders.get(ip, 0) - now
-                                  < self.options.arp_timeout / 2):
+        if self.proxied(new) and (what != REFRESHED or
+                                  self.responders.get(ip, 0) < new.expires_at - 1):
             out += self._responder(ip, now)    # re-arms the flow's hard timeout
         return out
 
@@ -330,7 +357,10 @@ class Neighbours:
         for entry in self.table.expire(now):
             self.stats["entries_expired"] += 1
             LOG.debug("expired %s at %s on %s", entry.ip, entry.mac, entry.node)
+            if entry.local:
+                self.announcer.gone(entry.ip)
             out += self._forget(entry)
+        out += self.announcer.tick(now, self.local_entries)
         if self._cleanup.due(now):
             for waiting in (self.pending, self.relays):
                 for target in list(waiting):

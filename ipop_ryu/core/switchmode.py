@@ -48,7 +48,8 @@ class SwitchMode:
         self.reconciler.sources.update(self.neighbours.flow_sources())
         self._handlers = {"arp_request": self.neighbours.icc_arp_request,
                           "arp_reply": self.neighbours.icc_arp_reply,
-                          "bindings": self.neighbours.icc_bindings}
+                          "bindings": self.neighbours.icc_bindings,
+                          "withdraw": self.neighbours.icc_withdraw}
         self._summary = Every(SUMMARY_INTERVAL, clock() + SUMMARY_INTERVAL)
         self._summarised = Counter()
 
