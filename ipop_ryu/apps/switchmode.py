@@ -19,7 +19,8 @@ from ryu.ofproto import ofproto_v1_3
 from ipop_ryu.apps.rest import APP_KEY, StatusController
 from ipop_ryu.core import metrics
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
-from ipop_ryu.core.intents import IccSend, RequestAggregateStats, RequestFlowStats
+from ipop_ryu.core.intents import (IccSend, PacketOut, RequestAggregateStats,
+                                   RequestFlowStats)
 from ipop_ryu.core.switchmode import SwitchMode
 from ipop_ryu.ofp.ryu13 import more_replies_follow, to_wire
 
@@ -97,7 +98,11 @@ class SwitchModeApp(app_manager.RyuApp):
 
     # ---- carrying out intents --------------------------------------------------------------
     def _execute(self, intents):
+        waiting = False                 # a packet-out (an answer, a replay) is buffered
         for intent in intents:
+            if waiting and not isinstance(intent, PacketOut):
+                self._flush()           # answers leave before the flow-mods that follow them
+            waiting = isinstance(intent, PacketOut)
             if isinstance(intent, IccSend):
                 try:
                     self._sendto(intent.data, intent.addr)
