@@ -13,4 +13,4 @@ def test_budget_refills_at_its_rate_and_caps_savings():
     budget = Budget(rate=10, now=0.0, burst=5)
     assert sum(budget.take(0.0) for _ in range(20)) == 5          # the burst
     assert sum(budget.take(0.5) for _ in range(20)) == 5          # 0.5 s * 10/s, capped
-    assert sum(budget.take(0.6) for _ in range(20)) == 1
+    assert sum(budget.take(0.75) for _ in range(20)) == 2         # 2.5 tokens saved
