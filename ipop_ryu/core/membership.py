@@ -83,6 +83,9 @@ class Membership:
         out = []
         if came_up or restarted:
             LOG.info("peer %s is up%s", message.node, " (restarted)" if restarted else "")
+            if restarted:           # what we were sending went to its previous life
+                self.syncs.pop(message.node, None)
+                self._sync_started.pop(message.node, None)
             out += self.start_sync(message.node, now)
         if came_up:                 # what it told us before (if anything) was withdrawn
             out += self.request_sync(message.node, now)
@@ -90,8 +93,10 @@ class Membership:
             out += self.start_sync(message.node, now)
         elif message.type == "sync_end":
             self._sync_ended(message.node, message["count"], now)
-        elif message.type == "bindings" and self.graceful.active:
-            self.graceful.received[message.node] += len(message["bindings"])
+        elif message.type == "bindings":
+            self._requested[message.node] = now      # a sync in progress: do not ask again
+            if self.graceful.active:
+                self.graceful.received[message.node] += len(message["bindings"])
         return message, out
 
     def _check_origin(self, message: Message, addr, received_at: Optional[float]):
@@ -136,7 +141,8 @@ class Membership:
 
     # ---- syncs --------------------------------------------------------------------------------
     def request_sync(self, name: str, now: float) -> List[IccSend]:
-        """Ask a peer for its hosts (unless we just did and it is still answering)."""
+        """Ask a peer for its hosts, unless we asked, or it sent bindings, lately (a long
+        sync is still coming)."""
         if now - self._requested.get(name, -1e9) < max(2.0, self.options.hello_interval):
             return []
         self._requested[name] = now
@@ -147,8 +153,8 @@ class Membership:
     def start_sync(self, name: str, now: float) -> List[IccSend]:
         """Give a peer our local hosts, in batches (the first burst at once, the rest paced
         by tick), then sync_end."""
-        if now - self._sync_started.get(name, -1e9) < SYNC_REPEAT_AFTER:
-            return []          # (a restarted peer's hello and its sync_request: one sync)
+        if name in self.syncs or now - self._sync_started.get(name, -1e9) < SYNC_REPEAT_AFTER:
+            return []          # one at a time (a restarted peer's hello and sync_request)
         self._sync_started[name] = now
         batches = deque(bindings_batches(self.local_bindings(now)))
         self.syncs[name] = SyncJob(name, batches, now, Budget(SYNC_RATE, now, SYNC_BURST))
