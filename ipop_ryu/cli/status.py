@@ -1,8 +1,15 @@
-"""`ipop-ryu arp|peers|stats`: a running controller's table, peers and counters (REST)."""
+"""`ipop-ryu arp|peers|stats`: a running controller's table, peers and counters (REST).
+
+The table comes a page at a time (`GET /ipop/v1/arp?limit=N&after=IP`, so the controller never
+serialises more than a page at once); `ipop-ryu arp` follows the pages to the end.
+"""
+import argparse
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
+from ..core.status import PAGE_LIMIT, PAGE_LIMIT_MAX
 from . import CommandError
 
 DEFAULT_CONTROLLER = "http://127.0.0.1:8080"
@@ -17,7 +24,7 @@ def fetch(controller, path, timeout=5.0):
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return json.loads(response.read().decode())
     except urllib.error.HTTPError as exc:
-        raise CommandError(f"{url}: HTTP {exc.code} (is this an ipop-ryu controller?)")
+        raise CommandError(f"{url}: HTTP {exc.code}: {_error_of(exc)}")
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise CommandError(f"cannot reach the controller at {url}: {reason} (is ryu-manager "
@@ -25,6 +32,34 @@ def fetch(controller, path, timeout=5.0):
                            f"--wsapi-host:--wsapi-port?)")
     except ValueError:
         raise CommandError(f"{url}: the answer is not JSON (is this an ipop-ryu controller?)")
+
+
+def _error_of(exc):
+    """The controller's own one-line reason (a bad parameter), else a hint."""
+    try:
+        return str(json.loads(exc.read().decode())["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "is this an ipop-ryu controller?"
+
+
+def arp_rows(get, limit=PAGE_LIMIT, most=None):
+    """Every row of the learned table (at most `most`), page by page; get(path) -> decoded
+    JSON of one GET (the integration tests pass one that asks from inside a namespace)."""
+    rows, after = [], None
+    while most is None or len(rows) < most:
+        query = {"limit": limit if most is None else min(limit, most - len(rows))}
+        if after is not None:
+            query["after"] = after
+        page = get(PATHS["arp"] + "?" + urllib.parse.urlencode(query))
+        if isinstance(page, list):           # a controller from before paging: the lot
+            return page[:most]
+        rows += page["entries"]
+        if page["next"] is None:
+            break
+        if page["next"] == after:
+            raise CommandError(f"the controller repeats the page after {after}")
+        after = page["next"]
+    return rows[:most]
 
 
 def table(rows, columns):
@@ -38,14 +73,16 @@ def table(rows, columns):
 
 
 def render_arp(rows):
+    """rows: a list of entries, or one page of them as /ipop/v1/arp answers."""
+    if isinstance(rows, dict):
+        rows = rows["entries"]
     if not rows:
         return "no learned entries"
     return table(rows, [
         ("IP", "ip"), ("MAC", "mac"), ("SITE", "node"),
         ("WHERE", lambda r: f"local port {r['port']}" if r["local"] else "remote"),
         ("AGE", lambda r: f"{r['age']:.0f}s"), ("EXPIRES", lambda r: f"{r['expires_in']:.0f}s"),
-        ("PROXY FLOW", lambda r: f"yes ({r['answered_by_flow']} answered)" if r["proxy_flow"]
-         else "no")])
+        ("PROXY FLOW", lambda r: "yes" if r["proxy_flow"] else "no")])
 
 
 def render_peers(rows):
@@ -57,6 +94,10 @@ def render_peers(rows):
         ("LAST HEARD", lambda r: None if r["last_heard_ago"] is None
          else f"{r['last_heard_ago']:.1f}s ago"),
         ("SENT", "sent"), ("RECEIVED", "received"), ("ENTRIES", "entries")])
+
+
+def _counts(values):
+    return ", ".join(f"{k} {v}" for k, v in values.items() if v) or "none"
 
 
 def render_stats(stats):
@@ -72,15 +113,28 @@ def render_stats(stats):
     lines.append(f"table               {tbl['entries']} entries ({tbl['local']} local, "
                  f"{tbl['remote']} remote); learned {tbl['learned']}, expired "
                  f"{tbl['expired']}, withdrawn {tbl['withdrawn']}")
-    lines.append(f"flows               {stats['flows']['proxy_arp']} proxy-ARP; "
-                 f"{stats['flows']['flow_mods']} flow-mods sent")
+    sync = stats.get("sync")
+    if sync is not None:
+        lines.append(f"sync                {sync['entries_sent']} entries sent, "
+                     f"{sync['entries_received']} received; {sync['ends_received']} ends "
+                     f"received")
+    flows = stats["flows"]
+    lines.append(f"flows               {flows['proxy_arp']} proxy-ARP; "
+                 f"{flows['flow_mods']} flow-mods sent"
+                 + (f"; audits {flows['audits']}, repaired {flows['repaired']}, stale "
+                    f"removed {flows['removed_stale']}" if "audits" in flows else ""))
+    graceful = stats.get("graceful_restart") or {}
+    if graceful.get("active"):
+        lines.append("graceful restart    deletions held, waiting for "
+                     + (", ".join(graceful["waiting_for"]) or "no peer"))
     icc = stats["icc"]
-    for what in ("sent", "received", "dropped"):
-        parts = ", ".join(f"{k} {v}" for k, v in icc[what].items() if v) or "none"
-        lines.append(f"ICC {what:<15} {parts}")
+    lines.append(f"ICC sent            {_counts(icc['sent'])}")
+    lines.append(f"ICC received        {_counts(icc['received'])}")
+    lines.append(f"ICC dropped         {_counts(icc['dropped'])}"
+                 + (f"; bindings invalid {icc['bindings_invalid']}"
+                    if icc.get("bindings_invalid") else ""))
     if stats["errors"]:
-        lines.append("internal errors     " + ", ".join(f"{k} {v}"
-                                                       for k, v in stats["errors"].items()))
+        lines.append(f"internal errors     {_counts(stats['errors'])}")
     return "\n".join(lines)
 
 
@@ -88,17 +142,39 @@ RENDER = {"arp": render_arp, "peers": render_peers, "stats": render_stats}
 HELP = {"arp": "the learned table: IP, MAC, site, expiry, proxy flow",
         "peers": "the peer controllers: state, last heard, messages",
         "stats": "the controller's counters"}
+DESCRIPTION = dict(HELP, arp=HELP["arp"] + ". Fetched a page at a time, to the end. The packets "
+                   "each proxy-ARP flow answered are counted by the bridge: `ipop-ryu flows`.")
 
 
 def run(args):
-    data = fetch(args.controller, PATHS[args.command])
+    if args.command == "arp":
+        data = arp_rows(lambda path: fetch(args.controller, path), args.limit, args.max)
+    else:
+        data = fetch(args.controller, PATHS[args.command])
     print(json.dumps(data, indent=1, sort_keys=True) if args.json else RENDER[args.command](data))
+
+
+def _count(low, high=None):
+    def parse(text):
+        value = int(text) if text.isascii() and text.isdigit() else -1
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low}" + (f" to {high}" if high else " up"))
+        return value
+    return parse
 
 
 def register(sub):
     for name in PATHS:
-        parser = sub.add_parser(name, help=HELP[name], description=HELP[name])
+        parser = sub.add_parser(name, help=HELP[name], description=DESCRIPTION[name])
         parser.add_argument("--controller", default=DEFAULT_CONTROLLER, metavar="URL",
                             help=f"the controller's REST address (default {DEFAULT_CONTROLLER})")
-        parser.add_argument("--json", action="store_true", help="print the raw JSON")
+        parser.add_argument("--json", action="store_true", help="print the raw JSON"
+                            + (" (one list of every row)" if name == "arp" else ""))
+        if name == "arp":
+            parser.add_argument("--limit", type=_count(1, PAGE_LIMIT_MAX), default=PAGE_LIMIT,
+                                metavar="N", help=f"rows per request (default {PAGE_LIMIT}, "
+                                                  f"at most {PAGE_LIMIT_MAX})")
+            parser.add_argument("--max", type=_count(1), default=None, metavar="N",
+                                help="stop after N rows (default: the whole table)")
         parser.set_defaults(func=run)

@@ -4,6 +4,7 @@ import re
 import sys
 import time
 
+from ipop_ryu.cli.status import arp_rows
 from ipop_ryu.core import pipeline
 
 
@@ -61,7 +62,8 @@ def stats(site):
 
 
 def arp_table(site):
-    return {e["ip"]: e for e in rest(site, "/ipop/v1/arp")}
+    """The site's whole learned table, {ip: row}, page by page as `ipop-ryu arp` reads it."""
+    return {e["ip"]: e for e in arp_rows(lambda path: rest(site, path))}
 
 
 def peer_states(site):
