@@ -80,6 +80,7 @@ class Reconciler:
         self.stats = stats
         self.sources: Dict[str, object] = {}
         self.hold_deletes = False
+        self._after_restart = False     # the audit that follows a graceful restart
         self.every = Every(AUDIT_INTERVAL)
         self._queries: Dict[object, _Query] = {}      # request intent -> what it asks
         self._deadline = 0.0
@@ -120,6 +121,7 @@ class Reconciler:
     def _finish(self, now: float):
         if not self._queries:
             self.every.next = now + AUDIT_INTERVAL
+            self._after_restart = False
 
     def aggregate_reply(self, request, flow_count: int, packet_count: int, now: float) -> list:
         query = self._queries.pop(request, None)
@@ -205,9 +207,17 @@ class Reconciler:
         self.stats["flows_reinstalled"] += len(flows)
         return flows
 
+    def release(self, now: float):
+        """The graceful restart is over: the next audit (at once) removes what is stale."""
+        self.hold_deletes = False
+        self._after_restart = True
+        self.every.soon(now)
+
     def _delete(self, deletes: List[DeleteFlows]) -> list:
         if self.hold_deletes:
             self.stats["flows_stale_held"] += len(deletes)
             return []
         self.stats["flows_removed_stale"] += len(deletes)
+        if self._after_restart:
+            self.stats["graceful_restart_stale_deleted"] += len(deletes)
         return deletes

@@ -151,8 +151,7 @@ class SwitchMode:
             out += self.neighbours.peer_down(state.name)
         out += self.neighbours.tick(now)
         if self.members.graceful_done(now):
-            self.reconciler.hold_deletes = False
-            self.reconciler.every.soon(now)
+            self.reconciler.release(now)
             LOG.info("graceful restart over after %.1fs: %d entries; stale flows go now",
                      now - self.started, len(self.table))
         out += self.reconciler.tick(now)

@@ -171,8 +171,10 @@ def test_new_counters_and_the_graceful_restart_are_reported():
     s = status.stats(core)
     assert (s["icc"]["bindings_invalid"], s["icc"]["not_allowed"]) == (3, 0)
     assert s["flows"] == {"flow_mods": core.stats["flow_mods"], "proxy_arp": 0, "audits": 4,
-                          "repaired": 5, "removed_stale": 6}
-    assert s["sync"] == {"entries_sent": 7, "entries_received": 8, "ends_received": 9}
+                          "repaired": 5, "removed_stale": 6, "reinstalled": 0,
+                          "stale_held": 0, "audits_abandoned": 0}
+    assert s["sync"] == {"entries_sent": 7, "entries_received": 8, "ends_received": 9,
+                         "started": 0, "incomplete": 0}
     assert s["graceful_restart"] == {"active": True, "waiting_for": ["B", "C"],
                                      "stale_deleted": 2}
     assert set(s["icc"]["sent"]) >= {"bindings", "sync_request", "sync_end"}
