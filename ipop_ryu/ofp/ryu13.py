@@ -7,6 +7,7 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, DeleteMeter,
                                    Flow, Learn, Meter, Move, Output, PacketOut,
                                    RequestAggregateStats, RequestFlowStats, Resubmit, SetField)
+from ipop_ryu.ofp.templates import FlowModTemplates
 
 RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
                   TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}
@@ -117,10 +118,33 @@ def pack_packet_out(xid: int, intent: PacketOut) -> bytes:
         port_number(intent.in_port), len(actions)) + actions + intent.data
 
 
+def _serialize(intent) -> bytes:
+    """Ryu's bytes for a one-message intent, with xid 0 (what templates start from)."""
+    msg = to_message(_TEMPLATE_DATAPATH, intent)
+    msg.set_xid(0)
+    msg.serialize()
+    return bytes(msg.buf)
+
+
+class _TemplateDatapath:
+    ofproto, ofproto_parser = ofp, parser
+
+
+_TEMPLATE_DATAPATH = _TemplateDatapath()
+TEMPLATES = FlowModTemplates(_serialize)
+
+
 def to_wire(datapath, intent) -> list:
     """The serialized OpenFlow messages (bytes) for one intent."""
-    if isinstance(intent, PacketOut) and all(type(a) is Output for a in intent.actions):
+    kind = type(intent)
+    if kind is PacketOut and all(type(a) is Output for a in intent.actions):
         return [pack_packet_out(next_xid(datapath), intent)]
+    if kind is Flow or kind is DeleteFlows:
+        xid = (datapath.xid + 1) & ofp.MAX_XID
+        data = TEMPLATES.build(intent, xid)
+        if data is not None:
+            datapath.xid = xid
+            return [data]
     out = []
     for msg in to_messages(datapath, intent):
         datapath.set_xid(msg)
