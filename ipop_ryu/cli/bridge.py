@@ -16,6 +16,15 @@ PEER_PREFIX = "ipop-"
 VSCTL_TIMEOUT = 20  # seconds: ovs-vsctl waits for ovs-vswitchd to apply the change
 START_HINT = ("start it with `systemctl start openvswitch-switch` "
               "(or `/usr/share/openvswitch/scripts/ovs-ctl start`)")
+# The Controller record's timers (ms). OVS retries a lost controller with a doubling backoff
+# capped at max_backoff (default 8000): at 1000 it retries every second, so a restarted
+# controller has its bridge about 1 s after it listens.
+MAX_BACKOFF_MS = MIN_BACKOFF_MS = 1000  # the minimum: OVS's schema refuses less
+# Idle time before OVS sends an echo request; as long again without a reply and the connection
+# is dropped. A controller that exits closes its socket, seen at once: the probe only catches a
+# silent loss (hung controller, lost host), while fail-mode=secure keeps the flows. 5000 is
+# OVS's default and the least it honours for a controller (it rounds up), pinned here.
+INACTIVITY_PROBE_MS = MIN_PROBE_MS = 5000
 
 
 # --- pure: validation and the ovs-vsctl command lines --------------------------------------
@@ -63,8 +72,27 @@ def check_key(text):
     return int(text)
 
 
+def check_ms(option, text, minimum, zero_ok=False):
+    """--max-backoff / --inactivity-probe MS -> int (0 only if zero_ok)."""
+    if not (text.isdigit() and (int(text) >= minimum or zero_ok and int(text) == 0)):
+        raise CommandError(f"bad {option} {text!r}: a whole number of milliseconds, at least "
+                           f"{minimum}" + (" (or 0: never)" if zero_ok else ""))
+    return int(text)
+
+
+def controller_clauses(bridge, controller, max_backoff=MAX_BACKOFF_MS,
+                       inactivity_probe=INACTIVITY_PROBE_MS):
+    """ovs-vsctl clauses: `bridge`'s one controller, with its timers.
+
+    Within one transaction `controller BRIDGE` already names the record set-controller made."""
+    return ["--", "set-controller", bridge, controller,
+            "--", "set", "controller", bridge, f"max_backoff={max_backoff}",
+            f"inactivity_probe={inactivity_probe}"]
+
+
 def setup_argv(bridge, controller, ports=(), peers=(), tunnel="vxlan", key=None,
-               datapath_type=None, stale_peers=()):
+               datapath_type=None, stale_peers=(), max_backoff=MAX_BACKOFF_MS,
+               inactivity_probe=INACTIVITY_PROBE_MS):
     """One ovs-vsctl transaction that brings `bridge` to the requested state.
 
     peers: (port name, remote ip) pairs. Each clause is idempotent (--may-exist, `set`), and a
@@ -86,7 +114,7 @@ def setup_argv(bridge, controller, ports=(), peers=(), tunnel="vxlan", key=None,
         mapping = ",".join(f'{k}="{v}"' for k, v in options.items())  # IPv6 needs the quotes
         argv += ["--", "--may-exist", "add-port", bridge, port,
                  "--", "set", "interface", port, f"type={tunnel}", f"options={{{mapping}}}"]
-    return argv + ["--", "set-controller", bridge, controller]
+    return argv + controller_clauses(bridge, controller, max_backoff, inactivity_probe)
 
 
 def teardown_argv(bridge):
@@ -168,6 +196,9 @@ def cmd_setup(args):
     ports = [check_name("port", p) for p in args.port]
     peers = [parse_peer(p) for p in args.peer]
     key = check_key(args.key)
+    max_backoff = check_ms("--max-backoff", args.max_backoff, MIN_BACKOFF_MS)
+    inactivity_probe = check_ms("--inactivity-probe", args.inactivity_probe, MIN_PROBE_MS,
+                                zero_ok=True)
     names = ports + [name for name, _ in peers]
     duplicates = sorted({n for n in names if names.count(n) > 1} | ({bridge} & set(names)))
     if duplicates:
@@ -185,7 +216,7 @@ def cmd_setup(args):
     else:
         stale = stale_peer_ports(bridge, peers) if bridge in ensure_ovs_running() else []
     argv = setup_argv(bridge, controller, ports, peers, args.tunnel, key, args.datapath_type,
-                      stale)
+                      stale, max_backoff, inactivity_probe)
     if args.dry_run:
         print(shlex.join(argv))
         return 0
@@ -221,7 +252,8 @@ def register(subparsers):
     setup = sub.add_parser("setup", help="create or update a bridge (idempotent)",
                            description="Create BRIDGE if missing (OpenFlow13, fail-mode "
                                        "secure, in-band off), attach local interfaces and one "
-                                       "tunnel port ipop-NAME per peer, set the controller.")
+                                       "tunnel port ipop-NAME per peer, set the controller "
+                                       "(retried every second when lost).")
     setup.add_argument("bridge", metavar="BRIDGE")
     setup.add_argument("--controller", required=True, metavar="tcp:HOST:PORT",
                        help="the OpenFlow controller, e.g. tcp:127.0.0.1:6653")
@@ -235,6 +267,12 @@ def register(subparsers):
     setup.add_argument("--key", metavar="VNI", help="tunnel key (VNI) of every peer")
     setup.add_argument("--datapath-type", choices=("system", "netdev"),
                        help="OVS datapath: system (kernel) or netdev (userspace)")
+    setup.add_argument("--max-backoff", default=str(MAX_BACKOFF_MS), metavar="MS",
+                       help="longest wait between reconnects to a lost controller, at least "
+                            f"{MIN_BACKOFF_MS} (default: {MAX_BACKOFF_MS}; OVS's own is 8000)")
+    setup.add_argument("--inactivity-probe", default=str(INACTIVITY_PROBE_MS), metavar="MS",
+                       help="idle time before OVS probes the controller, at least "
+                            f"{MIN_PROBE_MS} or 0 = never (default: {INACTIVITY_PROBE_MS})")
     setup.add_argument("--dry-run", action="store_true",
                        help="print the ovs-vsctl command instead of running it")
     setup.set_defaults(func=cmd_setup)

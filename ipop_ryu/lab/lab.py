@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..cli.bridge import controller_clauses
 from . import netns
 from .ovs import DAEMONS, OvsInstance
 from .topology import host_mac, underlay_ip, vni
@@ -251,10 +252,8 @@ class Lab:
         for name, ofport in ports:
             args += ["--", "add-port", site.bridge, name,
                      "--", "set", "interface", name, f"ofport_request={ofport}"]
-        if controlled:
-            # max_backoff: reconnect within 1 s after a controller restart (default 8 s).
-            args += ["--", "--id=@c", "create", "controller", f'target="{CONTROLLER_TARGET}"',
-                     "max_backoff=1000", "--", "set", "bridge", site.bridge, "controller=@c"]
+        if controlled:  # as `ipop-ryu bridge setup` sets it: back within 1 s of a restart
+            args += controller_clauses(site.bridge, CONTROLLER_TARGET)
         site.vsctl(*args)
 
     # --- controllers / OVS restarts ---------------------------------------------------------
@@ -311,6 +310,10 @@ class Lab:
                                                      self._log_marks.get(site.name, 0))
             netns.wait_until(connected, timeout or self.timeout,
                              f"controller connection of site {site.name}", interval=0.05)
+            # OVS before 3.1.3 (2.17.9, 3.0.7, 3.2.2) hands the controller's timers
+            # (max_backoff) to its connection only on a reconfiguration while connected (OVS
+            # commit 155f632e); without it the bridge backs off to 8 s as by default.
+            self._sync(site)
             if self.spec.controller == "ipop":
                 # the app installs its pipeline once the port list comes back: until then
                 # an ARP request would meet an empty table and be dropped
@@ -328,10 +331,16 @@ class Lab:
         site = self._site(site)
         self._log_marks[site.name] = site.ovs.log_size()
         site.ovs.start()
-        # Any write without --no-wait returns only once vswitchd has applied the db.
-        site.vsctl("set", "open_vswitch", ".", f"external_ids:lab-sync={time.time_ns()}")
+        self._sync(site)
         if wait:
             self.wait_connected([site])
+
+    @staticmethod
+    def _sync(site):
+        """Make ovs-vswitchd reconfigure from the db, and wait for it: any write without
+        --no-wait returns only once vswitchd has applied the db (one that changes nothing is
+        not written at all)."""
+        site.vsctl("set", "open_vswitch", ".", f"external_ids:lab-sync={time.time_ns()}")
 
     # --- running things ---------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ def state(site, bridge="br1"):
     ports = vsctl(site, "list-ports", bridge).split()
     return {"bridge": vsctl(site, "get", "bridge", bridge, "_uuid", "protocols", "fail_mode",
                             "other_config", "datapath_type").splitlines(),
-            "controller": vsctl(site, "get-controller", bridge),
+            "controller": [vsctl(site, "get-controller", bridge), *vsctl(
+                site, "get", "controller", bridge, "max_backoff", "inactivity_probe").split()],
             "ports": {p: vsctl(site, "get", "interface", p, "_uuid", "type", "options", "error")
                       .splitlines() for p in ports}}
 
@@ -61,7 +62,7 @@ def test_setup_is_as_requested_idempotent_and_updates_a_peer(lab_factory):
     first = state(site)
     assert first["bridge"][1:] == ['[OpenFlow13]', "secure", '{disable-in-band="true"}',
                                    "netdev"]
-    assert first["controller"] == CONTROLLER
+    assert first["controller"] == [CONTROLLER, "1000", "5000"]  # reconnects every second
     assert {p: v[1:] for p, v in first["ports"].items()} == {
         "veth-x1": ['""', "{}", "[]"],
         "ipop-C": ["vxlan", '{key="5000", remote_ip="192.0.2.3"}', "[]"],

@@ -13,9 +13,21 @@ HEAD = ["ovs-vsctl", "--timeout=20", "--", "--may-exist", "add-br", "br1",
         "other-config:disable-in-band=true"]
 
 
+def tail(bridge_name, target, max_backoff=1000, inactivity_probe=5000):
+    """The controller, then its reconnect and probe timers, in the same transaction."""
+    return ["--", "set-controller", bridge_name, target, "--", "set", "controller",
+            bridge_name, f"max_backoff={max_backoff}", f"inactivity_probe={inactivity_probe}"]
+
+
 def test_setup_argv_minimal_is_one_transaction():
-    assert bridge.setup_argv("br1", "tcp:127.0.0.1:6653") == HEAD + [
-        "--", "set-controller", "br1", "tcp:127.0.0.1:6653"]
+    assert bridge.setup_argv("br1", "tcp:127.0.0.1:6653") == HEAD + tail(
+        "br1", "tcp:127.0.0.1:6653")
+
+
+def test_setup_argv_controller_timers():
+    argv = bridge.setup_argv("br1", "tcp:127.0.0.1:6653", max_backoff=2000,
+                             inactivity_probe=0)
+    assert argv == HEAD + tail("br1", "tcp:127.0.0.1:6653", 2000, 0)
 
 
 def test_setup_argv_ports_peers_key_datapath():
@@ -30,7 +42,7 @@ def test_setup_argv_ports_peers_key_datapath():
                            "--", "--may-exist", "add-port", "br1", "ipop-C",
                            "--", "set", "interface", "ipop-C", "type=geneve",
                            'options={remote_ip="2001:db8::3",key="5000"}',
-                           "--", "set-controller", "br1", "tcp:10.0.0.1:6653"]
+                           *tail("br1", "tcp:10.0.0.1:6653")]
     assert argv.count("ovs-vsctl") == 1
 
 
@@ -141,6 +153,15 @@ def test_dry_run_prints_the_command_and_only_reads(capsys, calls):
         "br1", "tcp:127.0.0.1:6653", ["lo"], [("ipop-B", "192.0.2.2")], "vxlan", 7, "netdev")
 
 
+def test_dry_run_with_controller_timers(capsys, calls):
+    status, out, _ = run_cli(capsys, "bridge", "setup", "br1", "--controller",
+                             "tcp:127.0.0.1:6653", "--max-backoff", "3000",
+                             "--inactivity-probe", "0", "--dry-run")
+    assert status == 0
+    assert out.endswith(" -- set-controller br1 tcp:127.0.0.1:6653 -- set controller br1 "
+                        "max_backoff=3000 inactivity_probe=0\n")
+
+
 def test_teardown_dry_run(capsys, calls):
     assert run_cli(capsys, "bridge", "teardown", "br1", "--dry-run") == (
         0, "ovs-vsctl --timeout=20 del-br br1\n", "")
@@ -154,6 +175,11 @@ def test_teardown_dry_run(capsys, calls):
     (["--port", "lo", "--port", "lo"], "given twice"),
     (["--key", "16777216"], "bad --key"),
     (["--key", "five"], "bad --key 'five'"),
+    (["--max-backoff", "999"], "bad --max-backoff '999': a whole number of milliseconds, at "
+                               "least 1000"),
+    (["--max-backoff", "1s"], "bad --max-backoff '1s'"),
+    (["--inactivity-probe", "-1"], "bad --inactivity-probe '-1'"),
+    (["--inactivity-probe", "1000"], "at least 5000 (or 0: never)"),  # OVS would use 5 s
 ])
 def test_operator_errors_are_one_line_and_touch_nothing(capsys, calls, extra, words):
     status, out, err = run_cli(capsys, "bridge", "setup", "br1", "--controller",
