@@ -7,7 +7,7 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, DeleteMeter,
                                    Flow, Learn, Meter, Move, Output, PacketOut,
                                    RequestAggregateStats, RequestFlowStats, Resubmit, SetField)
-from ipop_ryu.ofp.templates import FlowModTemplates
+from ipop_ryu.ofp.templates import XID_OFFSET, FlowModTemplates
 
 RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
                   TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}
@@ -100,6 +100,7 @@ def to_message(datapath, intent):
 # here directly, they cost a few microseconds instead of Ryu's objects and serialize().
 _HEADER_AND_PACKET_OUT = struct.Struct("!BBHIIIH6x")   # ofp_header + ofp_packet_out
 _OUTPUT_ACTION = struct.Struct("!HHIH6x")              # ofp_action_output
+_XID = struct.Struct("!I")
 
 
 def next_xid(datapath):
@@ -140,11 +141,10 @@ def to_wire(datapath, intent) -> list:
     if kind is PacketOut and all(type(a) is Output for a in intent.actions):
         return [pack_packet_out(next_xid(datapath), intent)]
     if kind is Flow or kind is DeleteFlows:
-        xid = (datapath.xid + 1) & ofp.MAX_XID
-        data = TEMPLATES.build(intent, xid)
+        data = TEMPLATES.build(intent)      # None: a shape left to Ryu, below
         if data is not None:
-            datapath.xid = xid
-            return [data]
+            _XID.pack_into(data, XID_OFFSET, next_xid(datapath))
+            return [bytes(data)]
     out = []
     for msg in to_messages(datapath, intent):
         datapath.set_xid(msg)

@@ -1,120 +1,202 @@
-"""Flow-mods from byte templates: Ryu builds each flow *shape* once, later flows are patched.
+"""Flow-mods from byte templates: Ryu serializes each flow *shape* once, later flows are patched.
 
-A shape is a Flow or DeleteFlows with its variable parts taken out: the cookie, the timeouts,
-and every IPv4 or MAC value in its match and set-fields. Two responders differ only there, so
-the second costs a bytearray copy and a few slice assignments (about 3 us) instead of Ryu's
-objects and serialize() (about 240 us). The first of a shape is serialized with sentinel
-values, each found exactly once in the bytes (else that shape stays on Ryu's path); the unit
-tests hold every template's output byte for byte equal to Ryu's.
+This module owns the template cache behind `ryu13.to_wire` for Flow and DeleteFlows intents.
+A shape is the intent with its variable parts taken out: the cookie, the timeouts, and every
+match or set-field value that is an IPv4 dotted quad or a MAC string. Everything else (table,
+priority, goto, metadata, meter, ports, the other actions) is part of the shape. Two ARP
+responders differ only in variable parts, so the second costs a bytearray copy and a few
+slice assignments instead of Ryu's objects and serialize() (~20x cheaper).
+
+The first intent of a shape is serialized by Ryu with sentinel values; each sentinel must be
+found exactly once in the bytes, and the template patched with the intent's own values must
+equal Ryu's bytes for that intent. Otherwise (and for Learn actions, unknown actions, odd
+values) the shape stays on Ryu's path: `build` returns None and the caller uses Ryu.
 """
+import dataclasses
 import socket
 import struct
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
-from ipop_ryu.core.intents import DeleteFlows, Flow, SetField
+from ipop_ryu.core.intents import DeleteFlows, Flow, Move, Output, Resubmit, SetField
 
-# ofp_flow_mod: header (8), cookie (8) at 8, cookie_mask (8), table_id, command,
-# idle_timeout (2) at 26, hard_timeout (2) at 28
-_XID, _COOKIE, _TIMEOUTS = 4, 8, 26
-IPV4, MAC = "ipv4", "mac"
-_SENTINEL = {IPV4: lambda n: bytes((198, 51, 100, 101 + n)),             # TEST-NET-2
-             MAC: lambda n: bytes((0x0e, 0x5e, 0x17, 0xc0, 0xde, 0x41 + n))}
-_Template = Tuple[bytes, Tuple[Tuple[int, str, int], ...]]   # bytes, (offset, kind, slot)
+# ofp_flow_mod: ofp_header (8 bytes, xid at 4), cookie (8) at 8, cookie_mask (8), table_id,
+# command, idle_timeout (2) at 26, hard_timeout (2) at 28. The xid is the caller's to set.
+XID_OFFSET = 4
+_COOKIE = struct.Struct("!Q")
+_TIMEOUTS = struct.Struct("!HH")
+_COOKIE_OFFSET, _TIMEOUTS_OFFSET = 8, 26
+
+# Actions whose bytes follow from their fields alone, so they can stay literally in the key.
+# Learn flows are few (base flows only) and not worth the risk: Ryu builds them every time.
+_FIXED_ACTIONS = frozenset((Output, Move, Resubmit))
+
+MAX_SHAPES = 4096       # past this, new shapes go to Ryu (a bound on memory, never reached)
+MAX_SLOTS = 64          # sentinels are numbered within one byte
 
 
-def _kind(value) -> Optional[str]:
-    """IPV4 or MAC for the values the core puts in flows; None for anything else."""
+class _Slot:
+    """Stands for a variable value in a shape key; never equal to a real value."""
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+IPV4_SLOT, MAC_SLOT = _Slot("ipv4"), _Slot("mac")
+_ODD = _Slot("odd")     # looks like an address but does not parse strictly: Ryu decides
+
+# Two sentinel families (documentation ranges, locally administered MACs): if a shape's fixed
+# bytes happen to contain one family's sentinel, the other is tried before giving up.
+_SENTINELS = ({4: lambda n: socket.inet_ntoa(bytes((198, 51, 100, 101 + n))),
+               6: lambda n: bytes((0x0e, 0x5e, 0x17, 0xc0, 0xde, 0x41 + n)).hex(":")},
+              {4: lambda n: socket.inet_ntoa(bytes((203, 0, 113, 101 + n))),
+               6: lambda n: bytes((0x0a, 0xa1, 0xb2, 0xc3, 0xd4, 0x41 + n)).hex(":")})
+
+_Template = Tuple[bytes, Tuple[int, ...]]       # bytes (xid 0), offset of each slot
+_MISSING = object()
+
+
+def _variable(value, raws: List[bytes]):
+    """IPV4_SLOT or MAC_SLOT (its packed bytes appended to raws) when value is a plain IPv4
+    or MAC string; _ODD when it only looks like one; None for anything else."""
     if type(value) is not str:
         return None
-    if len(value) == 17 and value[2] == ":":
-        return MAC
+    if len(value) == 17 and value[2::3] == ":::::":
+        try:
+            raw = bytes.fromhex(value.replace(":", ""))
+        except ValueError:
+            return _ODD
+        if len(raw) != 6:
+            return _ODD
+        raws.append(raw)
+        return MAC_SLOT
     if value.count(".") == 3:
-        return IPV4
+        try:    # strict: no leading zeros, no prefix length (Ryu reads those its own way)
+            raws.append(socket.inet_pton(socket.AF_INET, value))
+        except OSError:
+            return _ODD
+        return IPV4_SLOT
     return None
 
 
-def _pack(kind: str, value: str) -> bytes:
-    return socket.inet_aton(value) if kind == IPV4 else bytes.fromhex(value.replace(":", ""))
-
-
-def _shape(intent):
-    """(the shape's key, the variable values in slot order)"""
-    values: List[Tuple[str, str]] = []
+def shape(intent) -> Optional[Tuple[tuple, List[bytes]]]:
+    """(the shape's key, the packed variable values in slot order), or None if the intent
+    cannot be templated."""
+    raws: List[bytes] = []
     match = []
     for name, value in intent.match_items:
-        kind = _kind(value)
-        if kind:
-            values.append((kind, value))
-            match.append((name, kind))
-        else:
+        slot = _variable(value, raws)
+        if slot is None:
             match.append((name, value))
+        elif slot is _ODD:
+            return None
+        else:
+            match.append((name, slot))
     if type(intent) is DeleteFlows:
-        return (DeleteFlows, intent.cookie_mask, intent.table, tuple(match)), values
+        return (DeleteFlows, intent.cookie_mask, intent.table, tuple(match)), raws
     actions = []
     for action in intent.actions:
-        kind = _kind(action.value) if type(action) is SetField else None
-        if kind:
-            values.append((kind, action.value))
-            actions.append((SetField, action.field, kind))
-        else:
+        kind = type(action)
+        if kind is SetField:
+            slot = _variable(action.value, raws)
+            if slot is None:
+                actions.append(action)
+            elif slot is _ODD:
+                return None
+            else:
+                actions.append((action.field, slot))    # a tuple: never equal to an action
+        elif kind in _FIXED_ACTIONS:
             actions.append(action)
+        else:
+            return None
     return (Flow, intent.table, intent.priority, intent.goto, intent.metadata, intent.meter,
-            tuple(match), tuple(actions)), values
+            tuple(match), tuple(actions)), raws
 
 
 class FlowModTemplates:
-    def __init__(self, serialize):
-        """serialize(intent) -> the bytes Ryu makes for it (xid 0)."""
+    def __init__(self, serialize: Callable[[object], bytes]):
+        """serialize(intent) -> the bytes Ryu makes for it, with xid 0."""
         self._serialize = serialize
         self._cache: Dict[tuple, Optional[_Template]] = {}
+        self.fallbacks = 0      # shapes left to Ryu (for tests and curiosity)
 
-    def build(self, intent, xid: int) -> Optional[bytes]:
-        """The flow-mod's bytes, or None when its shape has no template (use Ryu)."""
-        key, values = _shape(intent)
-        template = self._cache.get(key, False)
-        if template is False:
-            template = self._cache[key] = self._make(intent, values)
+    def build(self, intent) -> Optional[bytearray]:
+        """The flow-mod's bytes with xid 0 (a fresh buffer each call), or None: use Ryu."""
+        if type(intent) is not Flow and type(intent) is not DeleteFlows:
+            return None
+        found = shape(intent)
+        if found is None:
+            return None
+        key, raws = found
+        try:
+            template = self._cache.get(key, _MISSING)
+        except TypeError:       # an unhashable value somewhere in the intent
+            return None
+        if template is _MISSING:
+            if len(self._cache) >= MAX_SHAPES:
+                return None
+            try:    # the real bytes for this intent: the template must reproduce them
+                expected = self._serialize(intent)
+            except Exception:   # a bad intent, not a bad shape: Ryu's path raises the error
+                return None
+            template = self._cache[key] = self._make(intent, raws, expected)
+            if template is None:
+                self.fallbacks += 1
         if template is None:
             return None
-        data, places = template
-        out = bytearray(data)
-        struct.pack_into("!I", out, _XID, xid)
-        struct.pack_into("!Q", out, _COOKIE, intent.cookie)
-        if type(intent) is Flow:
-            struct.pack_into("!HH", out, _TIMEOUTS, intent.idle_timeout, intent.hard_timeout)
-        for offset, kind, slot in places:
-            raw = _pack(kind, values[slot][1])
-            out[offset:offset + len(raw)] = raw
-        return bytes(out)
+        data, offsets = template
+        return _patched(data, offsets, intent, raws)
 
-    def _make(self, intent, values) -> Optional[_Template]:
-        sentinels = [_SENTINEL[kind](n) for n, (kind, _) in enumerate(values)]
-        probe = _with_values(intent, [(kind, _unpack(kind, raw))
-                                      for (kind, _), raw in zip(values, sentinels)])
-        try:
-            data = self._serialize(probe)
-        except Exception:       # a shape Ryu cannot build this way: leave it to Ryu
+    def _make(self, intent, raws: List[bytes], expected: bytes) -> Optional[_Template]:
+        if len(raws) > MAX_SLOTS:
             return None
-        places = []
-        for slot, ((kind, _), raw) in enumerate(zip(values, sentinels)):
-            if data.count(raw) != 1:
+        for family in _SENTINELS:
+            sentinels = [family[len(raw)](n) for n, raw in enumerate(raws)]
+            # cookie and timeouts 0 in the probe, so a cookie made from an address (proxy_arp
+            # cookies carry the IP) cannot be mistaken for a sentinel
+            try:
+                data = self._serialize(_with_values(intent, sentinels))
+            except Exception:   # any surprise: Ryu's path
                 return None
-            places.append((data.index(raw), kind, slot))
-        return data, tuple(places)
+            packed = [_pack(s) for s in sentinels]
+            if any(data.count(raw) != 1 for raw in packed):
+                continue
+            offsets = tuple(data.index(raw) for raw in packed)
+            if _patched(data, offsets, intent, raws) == expected:
+                return bytes(data), offsets
+        return None
 
 
-def _unpack(kind: str, raw: bytes) -> str:
-    return socket.inet_ntoa(raw) if kind == IPV4 else raw.hex(":")
+def _patched(data: bytes, offsets, intent, raws) -> bytearray:
+    out = bytearray(data)
+    _COOKIE.pack_into(out, _COOKIE_OFFSET, intent.cookie)
+    if type(intent) is Flow:
+        _TIMEOUTS.pack_into(out, _TIMEOUTS_OFFSET, intent.idle_timeout, intent.hard_timeout)
+    for offset, raw in zip(offsets, raws):
+        out[offset:offset + len(raw)] = raw
+    return out
 
 
-def _with_values(intent, values):
-    """The intent with its variable values replaced, in slot order."""
-    it = iter(values)
-    match = tuple((name, next(it)[1] if _kind(value) else value)
-                  for name, value in intent.match_items)
+def _pack(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", "")) if ":" in text \
+        else socket.inet_pton(socket.AF_INET, text)
+
+
+def _with_values(intent, texts: List[str]):
+    """The intent with its variable values replaced by texts (slot order), cookie and
+    timeouts zeroed. Slots are found exactly as shape() finds them."""
+    it = iter(texts)
+
+    def swap(value):
+        return next(it) if _variable(value, []) is not None else value
+
+    match = tuple((name, swap(value)) for name, value in intent.match_items)
     if type(intent) is DeleteFlows:
-        return DeleteFlows(intent.cookie, intent.cookie_mask, intent.table, match)
-    actions = tuple(SetField(a.field, next(it)[1]) if type(a) is SetField and _kind(a.value)
-                    else a for a in intent.actions)
-    return Flow(intent.table, intent.priority, intent.cookie, match, actions, intent.goto,
-                intent.metadata, intent.meter, intent.idle_timeout, intent.hard_timeout)
+        return dataclasses.replace(intent, cookie=0, match_items=match)
+    actions = tuple(SetField(a.field, swap(a.value)) if type(a) is SetField else a
+                    for a in intent.actions)
+    return dataclasses.replace(intent, cookie=0, match_items=match, actions=actions,
+                               idle_timeout=0, hard_timeout=0)
