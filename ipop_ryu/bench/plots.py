@@ -175,3 +175,81 @@ def write_all(doc, run_dir, log=print):
         except Exception as exc:  # a plot must not lose the numbers
             log(f"plot {name} failed: {type(exc).__name__}: {exc}")
     return written
+
+
+def scale_cost(doc, path):
+    """The scale bench (scale.json): what N learned remote entries cost one site, against N,
+    with the targets as dotted lines or crosses."""
+    points = [p for p in doc["points"] if p.get("learn")]
+
+    def series(*keys):
+        xs, ys = [], []
+        for p in points:
+            value = p
+            for key in keys:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                xs.append(p["n"])
+                ys.append(value)
+        return xs, ys
+
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    panels = [
+        (axes[0][0], "idle CPU (no traffic but hellos)", "CPU-s per minute",
+         [(("idle", "cpu_s_per_min", "controller"), "controller (ryu-manager)", "-o"),
+          (("idle", "cpu_s_per_min", "vswitchd"), "ovs-vswitchd", "-s"),
+          (("baseline", "cpu_s_per_min", "controller"), "controller, 0 entries", ":"),
+          (("baseline", "cpu_s_per_min", "vswitchd"), "ovs-vswitchd, 0 entries", ":")]),
+        (axes[0][1], "controller memory", "RSS KB per entry",
+         [(("memory", "kb_per_entry"), "(RSS after - before) / N", "-o")]),
+        (axes[0][2], "learning from the first binding sent", "entries per second",
+         [(("learn", "rate"), "table (REST)", "-o"),
+          (("learn", "flows_rate"), "responder flows (OVS)", "-s")]),
+        (axes[1][0], "controller restart", "seconds after the start",
+         [(("restart", "table_back_s"), "table full again", "-o"),
+          (("restart", "graceful_s"), "graceful restart over", "-s")]),
+        (axes[1][1], "REST latency (median, fresh connection)", "ms",
+         [(("rest", "arp_first_page", "median"), "arp?limit=1000", "-o"),
+          (("rest", "arp_middle_page", "median"), "arp?limit=1000&after=", "-s"),
+          (("rest", "stats", "median"), "stats", "-^"),
+          (("rest", "metrics", "median"), "/metrics", "-v")]),
+        (axes[1][2], "ARP for a learned entry (responder flow)", "ms",
+         [(("arp", "median"), "median", "-o"), (("arp", "p95"), "p95", "--")]),
+    ]
+    color = COLORS["ipop"]
+    for ax, title, ylabel, lines in panels:
+        for i, (keys, label, style) in enumerate(lines):
+            xs, ys = series(*keys)
+            if xs:
+                ax.plot(xs, ys, style, label=label, color=color if i == 0 else None)
+                for x, y in zip(xs, ys):
+                    ax.annotate(_fmt(y), (x, y), fontsize=6, xytext=(2, 3),
+                                textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("N learned remote entries", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    targets = {"idle": [(50000, 1.2), (100000, 2.4)], "restart": [(50000, 15.0)]}
+    for ax, key, label in ((axes[0][0], "idle", "target (controller)"),
+                           (axes[1][0], "restart", "target (table full)")):
+        xs, ys = zip(*targets[key])
+        ax.plot(xs, ys, "x", color="red", markersize=9, label=label)
+    for ax, value in ((axes[0][1], 1.0), (axes[0][2], 10000), (axes[1][1], 50.0)):
+        ax.axhline(value, color="red", linestyle=":", linewidth=1, label="target")
+    ns = {p["n"] for p in points}
+    for row in axes:
+        for ax in row:
+            ticks = sorted(ns | {x for line in ax.get_lines() for x in line.get_xdata()
+                                 if line.get_marker() == "x"})
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([f"{n / 1000:g}k" if n >= 1000 else str(n) for n in ticks])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_ylim(bottom=0)
+            ax.legend(fontsize=6)
+    fig.suptitle(f"ipop-ryu scale bench {doc['started']}: one site fed N entries by a peer",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

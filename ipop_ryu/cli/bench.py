@@ -1,4 +1,5 @@
-"""`ipop-ryu bench`: ipop-ryu against OVS NORMAL and Ryu simple_switch_13 (see bench/README.md)."""
+"""`ipop-ryu bench`: ipop-ryu against OVS NORMAL and Ryu simple_switch_13; `--scale`: one site
+fed N learned entries (see bench/README.md)."""
 import os
 
 from . import CommandError
@@ -33,16 +34,57 @@ def register(subparsers):
                    help="scale grid: hosts per site (default 2 10 25 50; quick: 2)")
     p.add_argument("--reps", type=int, metavar="N",
                    help="repetitions per latency metric (default 30; quick: 3)")
+    p.add_argument("--scale", action="store_true",
+                   help="run only the scale benchmark: one site fed N learned entries by a "
+                        "fake peer (learn rate, idle CPU, RSS, ARP and REST latency, restart "
+                        "recovery); writes scale.json, scale.md, scale_cost.png")
+    p.add_argument("--scale-n", nargs="+", metavar="N",
+                   help="--scale: numbers of entries (default 1000 10000 50000 100000; "
+                        "with --quick: 2000)")
+    p.add_argument("--scale-window", type=float, metavar="SECONDS",
+                   help="--scale: idle CPU window after the feed (default 30; quick: 5)")
     p.add_argument("--no-publish", action="store_true",
                    help="do not copy the table and plots into bench/README.md and "
                         "bench/latest/ (only full runs into the default --out publish)")
     p.set_defaults(func=run)
 
 
+def run_scale(args):
+    from ipop_ryu.bench import runner, scale
+
+    kw = {}
+    if args.scale_n:
+        try:
+            ns = _list(args.scale_n, int)
+        except ValueError as exc:
+            raise CommandError(f"--scale-n takes whole numbers: {exc}")
+        if any(not 1 <= n <= 1 << 22 for n in ns):
+            raise CommandError("--scale-n: 1 to 4,194,304 entries (10.64.0.0/10)")
+        kw["ns"] = tuple(dict.fromkeys(ns))
+    if args.scale_window is not None:
+        if args.scale_window <= 0:
+            raise CommandError("--scale-window: a positive number of seconds")
+        kw["idle_window"] = args.scale_window
+    if args.out:
+        kw["out"] = os.path.abspath(args.out)
+    config = scale.ScaleConfig.smoke(**kw) if args.quick else scale.ScaleConfig(**kw)
+    problems = runner.preflight()
+    if problems:
+        raise CommandError("; ".join(problems))
+    run_dir, doc = scale.run_scale(config)
+    print(scale.console(doc))
+    print(f"\nresults: {run_dir}/scale.json, scale.md, {', '.join(doc.get('plots', []))}")
+    return 0
+
+
 def run(args):
     from ipop_ryu.bench import report, runner
     from ipop_ryu.bench import systems as S
 
+    if args.scale:
+        return run_scale(args)
+    if args.scale_n or args.scale_window is not None:
+        raise CommandError("--scale-n and --scale-window go with --scale")
     kw = {}
     if args.systems:
         systems = _list(args.systems)
