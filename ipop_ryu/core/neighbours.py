@@ -83,7 +83,8 @@ class Neighbours:
                 subjects=lambda: map(sort_key, self.responders),
                 count=lambda: len(self.responders),
                 wants=lambda low: _ip_of(low) in self.responders,
-                build=lambda low: self._responder(_ip_of(low), self.clock())[index])
+                build=lambda low: self._responder(_ip_of(low), self.clock())[index],
+                table=pipeline.ARP)
         return {"proxy_arp": source(0), "proxy_arp_guard": source(1)}
 
     def proxied(self, entry: Entry) -> bool:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ipop_ryu.core import pipeline
+from ipop_ryu.core import pipeline, reconcile
 from ipop_ryu.lab import netns
 from ipop_ryu.lab.topology import mesh, seed_two_sites
 from ipop_ryu.lab.traffic import arping, flush_arp, ping
@@ -164,7 +164,8 @@ def test_a_responder_removed_by_hand_is_repaired_by_the_audit(lab_factory, recor
     start = time.monotonic()
     a.ofctl("del-flows", a.bridge, cookie)
     assert not flows(a, "proxy_arp", h7.ip)
-    wait_for(lambda: flows(a, "proxy_arp", h7.ip), 6, "repaired", interval=0.05)
+    bound = reconcile.AUDIT_MAX + 3          # the longest quiet back-off, and a few trips
+    wait_for(lambda: flows(a, "proxy_arp", h7.ip), bound + 1, "repaired", interval=0.05)
     took = time.monotonic() - start
     record_property("repaired_after_s", round(took, 2))
-    assert took <= 5.0
+    assert took <= bound

@@ -115,3 +115,37 @@ def test_graceful_restart_keeps_old_flows_until_every_peer_synced():
     switch.answer(fresh)
     assert responders(switch) == 1999
     assert not switch.select(pipeline.cookie("proxy_arp", remote_ip(0)))
+
+
+def run_for(core, switch, clock, seconds):
+    for _ in range(int(seconds * 10)):
+        clock.now += 0.1
+        switch.apply(core.tick())
+        switch.answer(core)
+
+
+def test_quiet_audits_back_off_and_a_difference_brings_them_back():
+    core, switch, clock = loaded(100)
+    core.reconciler.hold_deletes = False
+    before = core.stats["flows_audits"]
+    run_for(core, switch, clock, 60)
+    assert core.reconciler.interval == reconcile.AUDIT_MAX
+    assert core.stats["flows_audits"] - before <= 8, "2, 4, 8, 16 s apart, not every 2 s"
+    switch.apply([DeleteFlows(pipeline.cookie("proxy_arp", remote_ip(7)))])
+    for _ in range(int(reconcile.AUDIT_MAX + 1) * 10):
+        run_for(core, switch, clock, 0.1)
+        if responders(switch) == 100:
+            break
+    assert responders(switch) == 100, "repaired within AUDIT_MAX"
+    assert core.reconciler.interval == reconcile.AUDIT_INTERVAL, "a difference: 2 s again"
+
+
+def test_the_answer_counter_is_read_between_audits():
+    core, switch, clock = loaded(10)
+    core.stats["arp_answered_by_flow"] = 0
+    reads = []
+    core_reply = core.reconciler.aggregate_reply
+    core.reconciler.aggregate_reply = lambda request, n, packets, now: \
+        reads.append(request) or core_reply(request, n, packets + 5 * len(reads), now)
+    run_for(core, switch, clock, 30)
+    assert core.stats["arp_answered_by_flow"] >= 5 * 4, "read about every 5 s"
