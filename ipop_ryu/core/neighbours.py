@@ -214,13 +214,28 @@ class Neighbours:
             self.stats["arp_answered_for_peers"] += 1      # ours: answer at once, no replay
             return self.members.to_peer(message.node, "arp_reply", ip=entry.ip,
                                         mac=entry.mac) + flows
-        self.relays.setdefault(target, {})[message.node] = Relay(
-            message.node, sender_ip, sender_mac, now + self.options.pending_timeout)
+        relay = Relay(message.node, sender_ip, sender_mac, now + self.options.pending_timeout)
+        self.relays.setdefault(target, {})[message.node] = relay
         self.stats["arp_replayed_locally"] += 1
-        replay = arp.build(arp.request(sender_ip, sender_mac, target))
-        catch = pipeline.install_relay_reply_punt(target, sender_mac,
+        return self._replay(target, relay) + flows
+
+    def _replay(self, target: str, relay: Relay) -> list:
+        """Ask our hosts for target as the remote requester would; the owner's reply is
+        punted back to us by the catch flow, which goes first (in order)."""
+        replay = arp.build(arp.request(relay.ip, relay.mac, target))
+        catch = pipeline.install_relay_reply_punt(target, relay.mac,
                                                   self.options.pending_timeout)
-        return [catch] + self._flood_local(replay, None) + flows    # the flow first: in order
+        return [catch] + self._flood_local(replay, None)
+
+    def replay_waiting(self, now: float) -> list:
+        """Replays asked for while the bridge was away (a cold start: peers relay to us
+        before our switch connects) go out once it is back, not at the peer's next retry."""
+        out = []
+        for target, relays in self.relays.items():
+            live = [r for r in relays.values() if r.until > now]
+            if live:
+                out += self._replay(target, live[0])
+        return out
 
     def icc_arp_reply(self, message: Message, now: float) -> list:
         """An answer to our request, or a peer's announcement (gratuitous ARP, host moved)."""

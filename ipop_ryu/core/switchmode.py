@@ -99,7 +99,9 @@ class SwitchMode:
         static = self._static_flows()
         self._update_static_sources(static)
         self.reconciler.reset()
-        return self._count_flows(static + self.reconciler.tick(self.clock()))
+        now = self.clock()
+        return self._count_flows(static + self.reconciler.tick(now) +
+                                 self.neighbours.replay_waiting(now))
 
     def ports_changed(self, ports: Dict[int, str]) -> list:
         old_overlay, old_local = set(self.bridge.overlay), set(self.bridge.local)

@@ -302,3 +302,30 @@ def test_answers_go_out_before_flows_and_refreshes_rearm_the_responder():
     clock.now += 10                           # later: the flow must live as long as the entry
     (rearmed,) = responders(a.icc_datagram(reply(3), ("192.0.2.2", 30000)), "10.0.3.7")
     assert rearmed.hard_timeout == 30
+
+
+def test_a_relay_that_arrives_before_the_bridge_is_replayed_when_it_connects():
+    """Cold start: a peer's controller is up before its switch; the request it relays must
+    not wait for the requester's next retry (0.25 s, then 0.5 s)."""
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    b = SwitchMode(options("B", ["A"], arp_timeout=30), clock=clock, wallclock=clock)
+    cores = {"A": a, "B": b}
+    step = deliver(of(IccSend, a.packet_in(2, who_has("10.0.3.5", "10.0.3.104"))), cores)
+    assert not of(PacketOut, step), "no bridge yet: nowhere to replay"
+    clock.now += 0.1
+    step = b.switch_connected(PORTS_B)
+    (replay,) = of(PacketOut, step)
+    request = arp.parse(replay.data)
+    assert (request.spa, request.tpa) == ("10.0.3.5", "10.0.3.104")
+    catch = [f for f in of(Flow, step)
+             if f.cookie == pipeline.cookie("relay_reply", "10.0.3.104")]
+    assert catch and step.index(catch[0]) < step.index(replay), "the catch flow goes first"
+    sends = of(IccSend, b.packet_in(2, is_at("10.0.3.104", "10.0.3.5")))
+    assert types(sends) == ["arp_reply"]
+    # answered: a later reconnect replays nothing
+    assert not of(PacketOut, b.switch_connected(PORTS_B))
+    clock.now += 10     # a relay nobody answered expires with its pending_timeout
+    deliver(of(IccSend, a.packet_in(2, who_has("10.0.3.5", "10.0.3.99"))), cores)
+    clock.now += b.options.pending_timeout + 1
+    assert not of(PacketOut, b.switch_connected(PORTS_B))
