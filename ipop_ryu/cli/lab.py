@@ -52,18 +52,20 @@ def check_can_build():
         raise CommandError(f"missing {', '.join(missing)}: run `make setup` (as root)")
 
 
-def lab_spec(sites=None, hosts_per_site=None, controller="ipop", arp_timeout=300):
+def lab_spec(sites=None, hosts_per_site=None, controller="ipop", arp_timeout=300,
+             announce=True):
     from ..lab.topology import mesh, seed_two_sites
     if arp_timeout < 1:
         raise CommandError(f"bad --arp-timeout {arp_timeout}: at least 1 second")
+    kw = dict(controller=controller, arp_timeout=arp_timeout,
+              extra_options={} if announce else {"announce": "false"})
     if sites is None:
         if hosts_per_site is not None:
             raise CommandError("--hosts-per-site needs --sites N (without --sites: the seed's "
                                "two sites A{h3,h5} and B{h7,h104})")
-        return seed_two_sites(controller=controller, arp_timeout=arp_timeout)
+        return seed_two_sites(**kw)
     try:
-        return mesh(sites, 2 if hosts_per_site is None else hosts_per_site,
-                    controller=controller, arp_timeout=arp_timeout)
+        return mesh(sites, 2 if hosts_per_site is None else hosts_per_site, **kw)
     except ValueError as exc:
         raise CommandError(f"bad --sites/--hosts-per-site: {exc}") from None
 
@@ -272,7 +274,8 @@ def find_lab(args):
 # --- up -------------------------------------------------------------------------------------
 
 def cmd_up(args):
-    spec = lab_spec(args.sites, args.hosts_per_site, args.controller, args.arp_timeout)
+    spec = lab_spec(args.sites, args.hosts_per_site, args.controller, args.arp_timeout,
+                    args.announce)
     _, desc = build(spec, workdir_root(args), args.ryu_manager)
     print(render_map(desc))
 
@@ -527,6 +530,9 @@ def register(sub):
                          "OVS NORMAL")
     up.add_argument("--arp-timeout", type=int, default=300, metavar="SECONDS",
                     help="[ipop] arp_timeout of the controllers (default 300)")
+    up.add_argument("--no-announce", dest="announce", action="store_false",
+                    help="[ipop] announce = false: the seed's pull mode, hosts learned only "
+                         "through relayed requests (default: announced to every peer)")
     up.add_argument("--ryu-manager", metavar="PATH",
                     help="the ryu-manager to run (default: this venv's)")
     up.set_defaults(func=cmd_up)
