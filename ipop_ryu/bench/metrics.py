@@ -47,6 +47,19 @@ METRICS = {
     "xsite_icc_per_min": ("datagrams/min", "ICC datagrams / min (steady)",
                           "ICC datagrams (no hellos) per minute in the same steady state",
                           "normal", "lower"),
+    "arp_local_headless_pct": ("%", "same-site ARP answered, controller stopped",
+                               "same-site resolutions answered while site A's controller is "
+                               "stopped (SIGSTOP)", None, "higher"),
+    "arp_announced_remote_ms": ("ms", "ARP remote, announced host, first time",
+                                "first resolution of a remote host that spoke at its own site "
+                                "(and was announced) but that nobody asked for before",
+                                "normal", "lower"),
+    "bridge_reconnect_s": ("s", "bridge back after a controller restart",
+                           "controller away 4 s, then started: from listening to its bridge "
+                           "connected (the vswitchd log)", "simple_switch_13", "lower"),
+    "icc_per_host_min": ("datagrams/min", "ICC datagrams / host / min (steady)",
+                         "ICC datagrams (no hellos) per minute and host in the steady state "
+                         "(announcements and their refreshes)", None, "lower"),
     "pktin_capacity_pps": ("packet-ins/s", "ARP packet-ins/s per controller",
                            "broadcast ARP requests for unknown targets handled per second by "
                            "one controller (flooded back out), under overload",
@@ -137,14 +150,19 @@ def _get(results, system, metric, field="median"):
     return c["extra"].get(field) if field not in ("median", "p95") else c[field]
 
 
-def check_targets(results, system="ipop"):
-    """[{name, value, threshold, met (True/False/None when not measured), detail}]."""
-    out = []
-
+def _target_adder(out):
     def target(name, value, threshold, met, detail):
         out.append({"name": name, "value": _round(value) if isinstance(value, float) else value,
                     "threshold": threshold, "met": None if value is None else bool(met),
                     "detail": detail})
+    return target
+
+
+def check_targets(results, system="ipop", scale=None):
+    """[{name, value, threshold, met (True/False/None when not measured), detail}].
+    scale: the run's scale grid ({"sites": [points], "hosts": [points]}), for growth."""
+    out = []
+    target = _target_adder(out)
 
     warm = _get(results, system, "arp_warm_remote_ms")
     local_own = _get(results, system, "arp_local_ms")
@@ -183,6 +201,7 @@ def check_targets(results, system="ipop"):
            icc_value is not None and icc_value >= 20000,
            f"highest offered rate processed without loss {icc_value}/s; sustained under "
            f"overload median {icc['median'] if icc else None}/s")
+    out += _datapath_first_targets(results, system, scale or {})
     ip = _get(results, system, "iperf3_mbps")
     base = _get(results, "normal", "iperf3_mbps")
     cell_ip = results.get(system, {}).get("iperf3_mbps") or {"extra": {}}
@@ -192,4 +211,61 @@ def check_targets(results, system="ipop"):
            f"paired runs on the same lab (NORMAL by a table-0 override flow, alternating): "
            f"{ip} vs {(cell_ip['extra'].get('paired_normal') or {}).get('median')} Mbit/s; "
            f"against the NORMAL system's own lab: {ip} vs {base} Mbit/s")
+    return out
+
+
+def _growth(scale, axis, system, metric):
+    """(last / first median along a scale axis, first point, last point), or Nones."""
+    points = [(p["sites"] if axis == "sites" else p["hosts"],
+               _get(p["results"], system, metric)) for p in scale.get(axis, [])]
+    points = [(n, v) for n, v in points if v is not None]
+    if len(points) < 2 or not points[0][1]:
+        return None, None, None
+    return points[-1][1] / points[0][1], points[0], points[-1]
+
+
+def _datapath_first_targets(results, system, scale):
+    """The targets of issue 10 (datapath first), against NORMAL in the same run."""
+    out = []
+    target = _target_adder(out)
+    local = _get(results, system, "arp_local_ms")
+    normal_local = _get(results, "normal", "arp_local_ms")
+    ratio = None if local is None or not normal_local else local / normal_local
+    target("same-site ARP <= 1.2x NORMAL", ratio, 1.2, ratio is not None and ratio <= 1.2,
+           f"{local} ms vs NORMAL {normal_local} ms")
+    headless = _get(results, system, "arp_local_headless_pct")
+    target("same-site resolution with the controller stopped: 100%", headless, 100,
+           headless is not None and headless >= 100, f"{headless}% answered")
+    announced = _get(results, system, "arp_announced_remote_ms")
+    ratio = None if announced is None or not normal_local else announced / normal_local
+    target("first resolution of an announced host <= 1.2x NORMAL same-site ARP", ratio, 1.2,
+           ratio is not None and ratio <= 1.2, f"{announced} ms vs NORMAL same-site "
+           f"{normal_local} ms")
+    cold = _get(results, system, "arp_cold_remote_ms")
+    target("cold remote ARP <= 2.5 ms median (2 sites)", cold, 2.5,
+           cold is not None and cold <= 2.5, f"median {cold} ms (fresh addresses that never "
+           f"spoke: relayed as with announce = false)")
+    for axis in ("sites", "hosts"):
+        growth, first, last = _growth(scale, axis, system, "arp_cold_remote_ms")
+        target(f"cold remote ARP growth over {axis} <= 1.3x", growth, 1.3,
+               growth is not None and growth <= 1.3,
+               f"{first} -> {last} ({axis}, median ms)" if first else "scale grid not run")
+    first_ping = _get(results, system, "first_ping_s")
+    ss13 = _get(results, "simple_switch_13", "first_ping_s")
+    excess = None if first_ping is None or ss13 is None else first_ping - ss13
+    target("cold start to first ping <= simple_switch_13 + 0.3 s", excess, 0.3,
+           excess is not None and excess <= 0.3, f"{first_ping} s vs {ss13} s")
+    growth, first, last = _growth(scale, "sites", system, "first_ping_s")
+    target("cold start flat from 2 to 6 sites (<= 1.3x)", growth, 1.3,
+           growth is not None and growth <= 1.3,
+           f"{first} -> {last} (sites, median s)" if first else "scale grid not run")
+    back = _get(results, system, "bridge_reconnect_s")
+    target("bridge back <= 1 s after the controller listens", back, 1.0,
+           back is not None and back <= 1.0, f"median {back} s, p95 "
+           f"{_get(results, system, 'bridge_reconnect_s', 'p95')} s")
+    per_host = _get(results, system, "icc_per_host_min")
+    bound = _get(results, system, "icc_per_host_min", "bound_per_host_min")
+    target("ICC per host and minute (steady) <= one refresh per arp_timeout/3 to each peer",
+           per_host, bound, per_host is not None and bound is not None and per_host <= bound,
+           f"{per_host} datagrams/min/host, bound {bound}")
     return out

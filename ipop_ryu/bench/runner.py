@@ -15,6 +15,7 @@ from ipop_ryu.lab.lab import REPO_ROOT
 
 from . import metrics as M
 from . import systems as S
+from . import probes_datapath as PD
 from .probes import Probes
 
 SCHEMA = 1
@@ -31,6 +32,10 @@ MEASUREMENT_METRICS = {
     "iperf": ("iperf3_mbps",),
     "first_ping": ("first_ping_s",),
     "steady": ("xsite_arp_per_min", "xsite_icc_per_min"),
+    "headless": ("arp_local_headless_pct",),
+    "announced": ("arp_announced_remote_ms",),
+    "reconnect": ("bridge_reconnect_s",),
+    "icc_host": ("icc_per_host_min",),
     "pktin": ("pktin_capacity_pps",),
     "icc": ("icc_capacity_mps",),
 }
@@ -47,6 +52,7 @@ class Config:
     main_sites: int = 2
     main_hosts: int = 2
     first_ping_reps: int = 5
+    reconnect_reps: int = 5
     steady_window: float = 30.0
     steady_warmup: float = 5.0
     steady_slice: float = 5.0
@@ -64,7 +70,7 @@ class Config:
     @classmethod
     def quick_config(cls, **kw):
         base = dict(quick=True, sites=(2,), hosts=(2,), reps=3, first_ping_reps=1,
-                    steady_window=3.0, steady_warmup=1.5, steady_slice=1.5,
+                    steady_window=3.0, steady_warmup=1.5, steady_slice=1.5, reconnect_reps=1,
                     pktin_rates=(300,), icc_rates=(300,), capacity_step=1.0, iperf_reps=1,
                     iperf_seconds=1.0, scale_reps=3, scale_first_ping_reps=1)
         base.update(kw)
@@ -149,6 +155,10 @@ def run_main(run, system):
         _measure(run, cells, "first_ping", p.first_ping, cfg.first_ping_reps)
         _measure(run, cells, "steady", p.steady, cfg.steady_window, cfg.steady_warmup,
                  cfg.steady_slice)
+        _measure(run, cells, "icc_host", PD.icc_per_host, p, cells, lab.spec.arp_timeout)
+        _measure(run, cells, "headless", PD.headless_local, p, cfg.reps)
+        _measure(run, cells, "announced", PD.announced_remote, p, cfg.reps)
+        _measure(run, cells, "reconnect", PD.bridge_reconnect, p, cfg.reconnect_reps)
         if system == "normal":
             cells["pktin_capacity_pps"] = M.na("pktin_capacity_pps", "no controller")
         else:
@@ -274,7 +284,7 @@ def run_bench(config):
         "scale": scale,
         "loop_checks": [{"system": s, "sites": n, "loops": lf[0], "frames": lf[1]}
                         for (s, n), lf in sorted(checked.items())],
-        "targets": M.check_targets(results) if "ipop" in results else [],
+        "targets": M.check_targets(results, scale=scale) if "ipop" in results else [],
         "labs": run.labs,
     }
     from . import plots, report      # matplotlib is imported only now

@@ -56,8 +56,15 @@ def test_quick_bench_writes_results(tmp_path, capsys):
     assert _number(results["ipop"]["pktin_capacity_pps"]["ratio"])
     assert results["ipop"]["icc_capacity_mps"]["status"] == "ok"
     assert results["normal"]["icc_capacity_mps"]["status"] == "n/a"
+    # the datapath-first rows: measured for ipop, n/a where they cannot apply
+    for metric in ("arp_local_headless_pct", "arp_announced_remote_ms", "bridge_reconnect_s",
+                   "icc_per_host_min"):
+        assert results["ipop"][metric]["status"] == "ok", results["ipop"][metric]
+        assert results["normal"][metric]["status"] == "n/a", results["normal"][metric]
+    assert results["ipop"]["arp_local_headless_pct"]["median"] == 100.0
+    assert results["simple_switch_13"]["arp_local_headless_pct"]["median"] < 100.0
     # what the targets say, evaluated (not asserted: a quick run is not a benchmark)
-    assert len(doc["targets"]) == 6
+    assert len(doc["targets"]) == 6 + 10
     assert all(t["met"] in (True, False, None) for t in doc["targets"])
     assert [p["sites"] for p in doc["scale"]["sites"]] == [2]
     assert set(doc["scale"]["sites"][0]["results"]) == set(SYSTEMS)
