@@ -25,6 +25,7 @@ SYNC_RATE = 400               # bulk datagrams per second to one peer (about 12,
 SYNC_BURST = 40               # sent at once when a sync starts
 SYNC_REPEAT_AFTER = 1.0       # a sync_request this soon after a sync started is the same ask
 SYNC_RETRIES = 2              # a sync that came short (loss) is asked for again this often
+SYNC_LATE_GRACE = 1.0         # s: bindings overtaken by their sync_end may still come
 
 
 @dataclass
@@ -45,6 +46,7 @@ class GracefulRestart:
     waiting_for: Set[str] = field(default_factory=set)
     received: Counter = field(default_factory=Counter)     # bindings per peer since asked
     asked: Counter = field(default_factory=Counter)        # sync_requests per peer
+    expected: Dict[str, int] = field(default_factory=dict)  # a sync_end's count, come early
 
 
 class Membership:
@@ -97,6 +99,7 @@ class Membership:
             self._requested[message.node] = now      # a sync in progress: do not ask again
             if self.graceful.active:
                 self.graceful.received[message.node] += len(message["bindings"])
+                self._sync_whole(message.node)
         return message, out
 
     def _check_origin(self, message: Message, addr, received_at: Optional[float]):
@@ -147,6 +150,7 @@ class Membership:
             return []
         self._requested[name] = now
         self.graceful.received[name] = 0
+        self.graceful.expected.pop(name, None)
         self.graceful.asked[name] += 1
         return self.to_peer(name, "sync_request")
 
@@ -178,11 +182,21 @@ class Membership:
         graceful = self.graceful
         if not graceful.active or name not in graceful.waiting_for:
             return
+        graceful.expected[name] = count
         if graceful.received[name] < count and graceful.asked[name] <= SYNC_RETRIES:
-            self.stats["sync_incomplete"] += 1      # lost on the way: ask again
-            self._requested.pop(name, None)
+            # reordered (the rest still on its way) or lost: ask again after a grace
+            self.stats["sync_incomplete"] += 1
+            self._requested[name] = now - max(2.0, self.options.hello_interval) + \
+                SYNC_LATE_GRACE
             return
         graceful.waiting_for.discard(name)
+
+    def _sync_whole(self, name: str):
+        """The last of a sync's bindings came after its sync_end: the sync is whole."""
+        graceful = self.graceful
+        if name in graceful.waiting_for and name in graceful.expected and \
+                graceful.received[name] >= graceful.expected[name]:
+            graceful.waiting_for.discard(name)
 
     # ---- time ---------------------------------------------------------------------------------
     def tick(self, now: float) -> Tuple[list, List[PeerState]]:

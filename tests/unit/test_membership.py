@@ -99,7 +99,26 @@ def test_a_short_sync_is_asked_for_again():
     core.icc_datagram(core.codec.encode("sync_end", "B", 6, clock(), count=3), B)  # 2 lost
     assert core.graceful.active and core.stats["sync_incomplete"] == 1
     clock.now += 0.1
+    assert "sync_request" not in [body(s)["type"] for s in core.tick()
+                                  if isinstance(s, IccSend)], "the rest may still be coming"
+    clock.now += membership.SYNC_LATE_GRACE
     assert "sync_request" in [body(s)["type"] for s in core.tick() if isinstance(s, IccSend)]
+
+
+def test_bindings_overtaken_by_their_sync_end_still_complete_the_sync():
+    """UDP may reorder: the sync_end of a one-datagram sync arrives first."""
+    clock = Clock()
+    core = SwitchMode(options("A", ["B"], peer_hold_time=20), clock=clock, wallclock=clock)
+    core.switch_connected(PORTS)
+    core.tick()
+    core.icc_datagram(core.codec.encode("sync_end", "B", 6, clock(), count=1), B)
+    assert core.graceful.active
+    data = core.codec.encode("bindings", "B", 5, clock(), bindings=[["10.0.3.7",
+                                                                     mac_of("10.0.3.7")]])
+    core.icc_datagram(data, B)
+    clock.now += 0.1
+    sends = [body(s)["type"] for s in core.tick() if isinstance(s, IccSend)]
+    assert not core.graceful.active and "sync_request" not in sends
 
 
 def test_a_peer_we_declared_down_is_asked_for_its_state_when_it_returns():
