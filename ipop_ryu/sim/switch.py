@@ -1,33 +1,57 @@
 """A flow table that carries out the core's flow intents and answers its stats requests, as
-OVS would (OpenFlow 1.3 add/replace, non-strict delete by cookie mask and match, counts)."""
+OVS would (OpenFlow 1.3 add/replace, non-strict delete by cookie mask and match, counts).
+Timeouts are not simulated: flows stay until deleted. Used by the unit tests and the
+many-site simulator (flows indexed by cookie purpose, so a site with thousands of responders
+answers an audit without scanning them all)."""
+from ipop_ryu.core import pipeline
 from ipop_ryu.core.intents import DeleteFlows, Flow, RequestAggregateStats, RequestFlowStats
 
 FULL = 0xFFFFFFFFFFFFFFFF
+_PURPOSE_BITS = pipeline.COOKIE_TAG_MASK | pipeline.PURPOSE_MASK
 
 
 class FakeSwitch:
     def __init__(self):
-        self.flows = {}            # (table, priority, match_items) -> Flow
+        self.by_purpose = {}       # cookie & _PURPOSE_BITS -> {(table, prio, match): Flow}
         self.requests = []         # stats requests not answered yet, in order
+        self.proxied = set()       # addresses a proxy-ARP responder answers for
+
+    @property
+    def flows(self):
+        return {k: f for group in self.by_purpose.values() for k, f in group.items()}
 
     def apply(self, intents):
         for intent in intents:
             if isinstance(intent, Flow):
-                self.flows[intent.table, intent.priority, intent.match_items] = intent
+                group = self.by_purpose.setdefault(intent.cookie & _PURPOSE_BITS, {})
+                group[intent.table, intent.priority, intent.match_items] = intent
+                if pipeline.purpose_of(intent.cookie) == "proxy_arp":
+                    self.proxied.add(pipeline.ip_of(intent.cookie))
             elif isinstance(intent, DeleteFlows):
-                for key, flow in list(self.flows.items()):
-                    if self._matches(flow, intent.cookie, intent.cookie_mask, intent.table) and \
-                            set(intent.match_items) <= set(flow.match_items):
-                        del self.flows[key]
+                for group in self._groups(intent.cookie, intent.cookie_mask):
+                    for key, flow in list(group.items()):
+                        if self._matches(flow, intent.cookie, intent.cookie_mask,
+                                         intent.table) and \
+                                set(intent.match_items) <= set(flow.match_items):
+                            del group[key]
+                            if pipeline.purpose_of(flow.cookie) == "proxy_arp":
+                                self.proxied.discard(pipeline.ip_of(flow.cookie))
             elif isinstance(intent, (RequestAggregateStats, RequestFlowStats)):
                 self.requests.append(intent)
+
+    def _groups(self, cookie, mask):
+        if mask & _PURPOSE_BITS == _PURPOSE_BITS:
+            group = self.by_purpose.get(cookie & _PURPOSE_BITS)
+            return [group] if group is not None else []
+        return list(self.by_purpose.values())
 
     @staticmethod
     def _matches(flow, cookie, mask, table=None):
         return flow.cookie & mask == cookie & mask and table in (None, flow.table)
 
     def select(self, cookie, mask=FULL):
-        return [f for f in self.flows.values() if self._matches(f, cookie, mask)]
+        return [f for group in self._groups(cookie, mask) for f in group.values()
+                if self._matches(f, cookie, mask)]
 
     def answer(self, core, limit=10000):
         """Answer the queued requests (and those their answers cause) through the core's
