@@ -17,7 +17,7 @@ from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
 from ipop_ryu.apps.rest import APP_KEY, StatusController
-from ipop_ryu.core import metrics
+from ipop_ryu.core import metrics, pipeline
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import (IccSend, PacketOut, RequestAggregateStats,
                                    RequestFlowStats)
@@ -136,14 +136,28 @@ class SwitchModeApp(app_manager.RyuApp):
         self._out = []
 
     def _handle(self, event_name, call, *args, flush=True):
-        """Run a core call; an unexpected error is logged and counted, never fatal."""
-        try:
-            self._execute(call(*args))
-        except Exception:
-            self.core.stats["internal_errors." + event_name] += 1
-            self.logger.exception("error while handling %s", event_name)
+        """Run a core call and carry out what it returns."""
+        self._carry_out(event_name, self._call(event_name, call, *args))
         if flush:
             self._flush()
+
+    def _call(self, event_name, call, *args):
+        """A core call's intents; an unexpected error is logged and counted, never fatal."""
+        try:
+            return call(*args)
+        except Exception:
+            self._internal_error(event_name)
+            return []
+
+    def _carry_out(self, event_name, intents):
+        try:
+            self._execute(intents)
+        except Exception:
+            self._internal_error(event_name)
+
+    def _internal_error(self, event_name):
+        self.core.stats["internal_errors." + event_name] += 1
+        self.logger.exception("error while handling %s", event_name)
 
     def _icc_loop(self):
         while True:
@@ -160,9 +174,10 @@ class SwitchModeApp(app_manager.RyuApp):
                 hub.sleep(0.1)
             # liveness first: a hello never waits behind a batch of bulk bindings
             batch.sort(key=lambda item: not item[0].startswith(HELLO_PREFIX, 36))
+            out = []
             for data, addr, received_at in batch:
-                self._handle("icc", self.core.icc_datagram, data, addr, received_at,
-                             flush=False)
+                out += self._call("icc", self.core.icc_datagram, data, addr, received_at)
+            self._carry_out("icc", pipeline.for_one_write(out))   # one write per batch
             self._flush()
             hub.sleep(0)    # let the tick (our hellos, aging) and packet-ins run between batches
 

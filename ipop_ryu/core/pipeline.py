@@ -30,7 +30,7 @@ from typing import Iterable, List
 from .addr import ipv4_int
 from .arp import BROADCAST_MAC, ETH_TYPE_ARP, ARP_REPLY, ARP_REQUEST, UNSPECIFIED_IP
 from .intents import (CONTROLLER, IN_PORT, DeleteFlows, DeleteMeter, Flow, Learn, Meter, Move,
-                      Output, Resubmit, SetField, flow)
+                      Output, PacketOut, Resubmit, SetField, flow)
 
 CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD, PUNT = range(7)
 TABLE_NAMES = {CLASSIFY: "classify", ARP: "arp", LEARN: "learn", FWD_ANY: "fwd_any",
@@ -245,6 +245,20 @@ def install_relay_reply_punt(target_ip: str, requester_mac: str, hard_timeout: i
                 {**_from(FROM_LOCAL), "eth_type": ETH_TYPE_ARP, "arp_op": ARP_REPLY,
                  "arp_spa": target_ip, "eth_dst": requester_mac},
                 goto=PUNT, hard_timeout=hard_timeout)
+
+
+def for_one_write(intents: list) -> list:
+    """The intents of a batch of events in the order one write should carry them: the
+    relay_reply flows first (each must be in before the replay it catches the answer to),
+    then the packet-outs (answers and replays wait for no flow-mod), then the rest in order.
+    The catch flows form one run, which goes into OVS as one bundle."""
+    catch = cookie("relay_reply") & PURPOSE_MASK
+
+    def rank(intent):
+        if isinstance(intent, Flow) and intent.cookie & PURPOSE_MASK == catch:
+            return 0
+        return 1 if isinstance(intent, PacketOut) else 2
+    return sorted(intents, key=rank)      # stable: each group keeps its order
 
 
 def delete_relay_reply_punt(target_ip: str) -> DeleteFlows:

@@ -36,3 +36,14 @@ def test_responder_builder_equals_its_plain_reference():
                              ("255.255.255.254", "0a:00:00:00:00:00", 65535)]:
         assert pipeline.install_arp_responder(ip, mac, timeout) == \
             pipeline._responder_reference(ip, mac, timeout)
+
+
+def test_one_write_puts_catch_flows_first_then_answers_then_the_rest():
+    from ipop_ryu.core.intents import Output, PacketOut
+    catch_a = pipeline.install_relay_reply_punt("10.0.3.7", "02:00:0a:00:03:05", 5)
+    catch_b = pipeline.install_relay_reply_punt("10.0.3.8", "02:00:0a:00:03:05", 5)
+    out_a, out_b = PacketOut(b"a", (Output(1),)), PacketOut(b"b", (Output(2),))
+    responder = pipeline.install_arp_responder("10.0.3.9", "02:00:0a:00:03:09", 30)
+    gone = pipeline.delete_relay_reply_punt("10.0.3.6")
+    batch = [catch_a, out_a, *responder, gone, catch_b, out_b]
+    assert pipeline.for_one_write(batch) == [catch_a, catch_b, out_a, out_b, *responder, gone]
