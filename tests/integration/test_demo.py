@@ -110,7 +110,11 @@ def test_ctrl_c_during_the_demo_tears_the_lab_down(root):
             assert proc.poll() is None, "the demo ended before it was interrupted"
             return None
         sfx = wait_for(lab_is_up, 120, "the demo's lab to be up", interval=0.02)
+        # the demo takes about a second past this point: hold it while Ctrl-C is pressed,
+        # so the interrupt lands in the demo, not after its last step
+        proc.send_signal(signal.SIGSTOP)
         proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGCONT)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
