@@ -96,8 +96,11 @@ def test_demo_failure_still_ends_with_a_verdict(root):
 
 
 def test_ctrl_c_during_the_demo_tears_the_lab_down(root):
+    # a shell's background job inherits SIGINT ignored (CI may run us so): Ctrl-C as a
+    # terminal would deliver it needs the default disposition back
     proc = subprocess.Popen([CLI, "demo", "--workdir-root", root], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         def lab_is_up():
             for name in os.listdir(root):
