@@ -161,23 +161,24 @@ def markdown(doc, image_dir=""):
         main_table(doc),
         "",
     ]
-    targets = targets_table(doc)
-    if targets:
-        parts += ["## Targets", "", targets, ""]
-    capacity = capacity_lines(doc)
-    if capacity:
-        parts += ["## Controller capacity", "", capacity, ""]
-    for axis in ("sites", "hosts"):
-        table = scale_table(doc, axis)
-        if table:
-            parts += [f"## Scale: {axis}", "", "Medians.", "", table, ""]
-    extra = notes(doc)
-    if extra:
-        parts += ["## Notes", "", extra, ""]
-    if doc.get("plots"):
-        parts += ["## Plots", ""] + [f"![{name}]({os.path.join(image_dir, name)})"
-                                     for name in doc["plots"]] + [""]
+    scale = [(axis, scale_table(doc, axis)) for axis in ("sites", "hosts")]
+    parts += sections(("Targets", targets_table(doc)),
+                      ("Controller capacity", capacity_lines(doc)),
+                      *((f"Scale: {axis}", table and f"Medians.\n\n{table}")
+                        for axis, table in scale),
+                      ("Notes", notes(doc)),
+                      ("Plots", "\n".join(f"![{name}]({os.path.join(image_dir, name)})"
+                                          for name in doc.get("plots") or ())))
     return "\n".join(parts)
+
+
+def sections(*titled):
+    """Markdown lines: a `## title` section for each (title, body) whose body is not empty."""
+    out = []
+    for title, body in titled:
+        if body:
+            out += [f"## {title}", "", body, ""]
+    return out
 
 
 def console(doc):

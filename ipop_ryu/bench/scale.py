@@ -48,7 +48,7 @@ from . import metrics as M
 from . import runner
 from .feeder import entry_ip, entry_mac, udp_queue
 from .probes import Background, Probes, _cpu_seconds
-from .report import num, targets_table
+from .report import num, sections, targets_table
 
 DEFAULT_NS = (1000, 10000, 50000, 100000)
 PROXY_ARP = f"cookie={pipeline.cookie('proxy_arp'):#x}/0xffffffff00000000"
@@ -821,14 +821,9 @@ def markdown(doc):
              f"site (A) fed N entries by a fake peer (B); idle window "
              f"{doc['config']['idle_window']} s; how each figure is measured: "
              f"bench/README.md, section Scale.", "", table(doc), ""]
-    targets = targets_table(doc)
-    if targets:
-        parts += ["## Targets", "", targets, ""]
-    extra = notes(doc)
-    if extra:
-        parts += ["## Notes", "", extra, ""]
-    if doc.get("plots"):
-        parts += ["## Plots", ""] + [f"![{name}]({name})" for name in doc["plots"]] + [""]
+    parts += sections(("Targets", targets_table(doc)), ("Notes", notes(doc)),
+                      ("Plots", "\n".join(f"![{name}]({name})"
+                                          for name in doc.get("plots") or ())))
     return "\n".join(parts)
 
 

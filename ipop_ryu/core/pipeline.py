@@ -252,13 +252,14 @@ def for_one_write(intents: list) -> list:
     relay_reply flows first (each must be in before the replay it catches the answer to),
     then the packet-outs (answers and replays wait for no flow-mod), then the rest in order.
     The catch flows form one run, which goes into OVS as one bundle."""
-    catch = cookie("relay_reply") & PURPOSE_MASK
-
     def rank(intent):
-        if isinstance(intent, Flow) and intent.cookie & PURPOSE_MASK == catch:
+        if isinstance(intent, Flow) and intent.cookie & PURPOSE_MASK == _RELAY_REPLY_PURPOSE:
             return 0
         return 1 if isinstance(intent, PacketOut) else 2
     return sorted(intents, key=rank)      # stable: each group keeps its order
+
+
+_RELAY_REPLY_PURPOSE = cookie("relay_reply") & PURPOSE_MASK
 
 
 def delete_relay_reply_punt(target_ip: str) -> DeleteFlows:
