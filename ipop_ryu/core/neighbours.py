@@ -143,14 +143,16 @@ class Neighbours:
             return []
         now = self.clock()
         out = []
-        if self._learnable(frame.spa, frame.sha):
-            out += self._learn_local(frame, in_port, now)
-        elif not frame.is_probe:
-            self.stats["not_learned"] += 1
+        # what another site waits for (a relay, an answer) goes out before what we learn
+        # from the frame: neither depends on the other (a gratuitous ARP is never relayed)
         if frame.op == arp.ARP_REQUEST and frame.is_broadcast:
             out += self._local_request(frame, in_port, now)
         elif frame.op == arp.ARP_REPLY:
             out += self._local_reply(frame, now)
+        if self._learnable(frame.spa, frame.sha):
+            out += self._learn_local(frame, in_port, now)
+        elif not frame.is_probe:
+            self.stats["not_learned"] += 1
         return out
 
     def _local_request(self, frame: arp.ArpFrame, in_port: int, now: float):
