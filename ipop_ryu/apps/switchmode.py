@@ -274,7 +274,7 @@ class SwitchModeApp(app_manager.RyuApp):
         if msg.datapath is self.datapath:
             # more events queued: their messages go out with ours in one write
             self._handle("packet_in", self.core.packet_in, msg.match["in_port"], msg.data,
-                         flush=self.events.empty())
+                         msg.match.get("metadata", 0), flush=self.events.empty())
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def flow_stats(self, ev):

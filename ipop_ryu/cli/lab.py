@@ -301,7 +301,9 @@ def site_status(desc, site):
     if up["ovs-vswitchd"]:
         if controlled:
             target = site.get("controller_target", desc.get("controller_target", CONTROLLER_TARGET))
-            connected = ovs.bridge_connected(site["rundir"], site["bridge"], target)
+            # a controller that dialed the bridge logs no goodbye when it is killed
+            connected = (up["ryu-manager"] or not ovs.dialed_by_controller(target)) and \
+                ovs.bridge_connected(site["rundir"], site["bridge"], target)
             if not connected:
                 problems.append(f"{site['bridge']} not connected")
         flows = _flow_count(site)

@@ -130,8 +130,9 @@ class SwitchMode:
                                                                   self.clock()))
 
     # ---- events ---------------------------------------------------------------------------
-    def packet_in(self, in_port: int, data: bytes) -> list:
-        return self._count_flows(self.neighbours.packet_in(in_port, data))
+    def packet_in(self, in_port: int, data: bytes, metadata: int = 0) -> list:
+        """A punted frame; metadata is the packet-in's (pipeline.CAUGHT: not delivered)."""
+        return self._count_flows(self.neighbours.packet_in(in_port, data, metadata))
 
     def icc_datagram(self, data: bytes, addr, received_at: Optional[float] = None) -> list:
         """A datagram from a peer; received_at is the wall-clock time it arrived."""

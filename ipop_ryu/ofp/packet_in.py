@@ -15,14 +15,17 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 _FIXED = struct.Struct("!IHBBQ")              # buffer_id, total_len, reason, table_id, cookie
 _MATCH_HEADER = struct.Struct("!HH")          # ofp_match type, length
 _OXM_HEADER = struct.Struct("!HBB")           # oxm class, field << 1 | hasmask, length
-_U32 = struct.Struct("!I")
 MATCH_OFFSET = ofp.OFP_PACKET_IN_SIZE - ofp.OFP_MATCH_SIZE     # 24
-IN_PORT_OXM = (ofp.OFPXMC_OPENFLOW_BASIC, ofp.OFPXMT_OFB_IN_PORT << 1, 4)
+# the fields read without Ryu: OXM header (unmasked) -> its value's format
+FAST_FIELDS = {"in_port": ((ofp.OFPXMC_OPENFLOW_BASIC, ofp.OFPXMT_OFB_IN_PORT << 1, 4),
+                           struct.Struct("!I")),
+               "metadata": ((ofp.OFPXMC_OPENFLOW_BASIC, ofp.OFPXMT_OFB_METADATA << 1, 8),
+                            struct.Struct("!Q"))}
 
 
 class LazyMatch:
-    """The packet-in's match: in_port read straight from its OXM, the rest parsed by Ryu's
-    OFPMatch on first use."""
+    """The packet-in's match: in_port and metadata read straight from their OXM, the rest
+    parsed by Ryu's OFPMatch on first use."""
     __slots__ = ("_buf", "_full")
 
     def __init__(self, buf):
@@ -33,22 +36,24 @@ class LazyMatch:
             self._full = parser.OFPMatch.parser(self._buf, MATCH_OFFSET)
         return self._full
 
-    def _in_port(self):
+    def _fast(self, oxm, value):
+        """The field's value, or None when it is absent (or masked: Ryu's then)."""
         buf = self._buf
         _, length = _MATCH_HEADER.unpack_from(buf, MATCH_OFFSET)
         offset, end = MATCH_OFFSET + 4, MATCH_OFFSET + length
         while offset + 4 <= end:
             header = _OXM_HEADER.unpack_from(buf, offset)
-            if header == IN_PORT_OXM:
-                return _U32.unpack_from(buf, offset + 4)[0]
+            if header == oxm:
+                return value.unpack_from(buf, offset + 4)[0]
             offset += 4 + header[2]
         return None
 
     def __getitem__(self, key):
-        if key == "in_port":
-            port = self._in_port()
-            if port is not None:
-                return port
+        fast = FAST_FIELDS.get(key)
+        if fast is not None:
+            found = self._fast(*fast)
+            if found is not None:
+                return found
         return self._parsed()[key]
 
     def get(self, key, default=None):

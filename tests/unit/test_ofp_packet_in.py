@@ -24,6 +24,7 @@ def packet_in_bytes(match, frame, total_len=None, reason=ofp.OFPR_ACTION, table_
 MATCHES = [parser.OFPMatch(in_port=3),
            parser.OFPMatch(in_port=65000, metadata=(1, 0xFF)),
            parser.OFPMatch(metadata=2, in_port=7, tunnel_id=5),
+           parser.OFPMatch(in_port=7, metadata=(0x101, 0x1FF)),         # masked: Ryu's
            parser.OFPMatch(eth_type=0x0806)]        # no in_port: falls back to Ryu's
 
 
@@ -39,6 +40,7 @@ def test_lean_parse_matches_ryu(match, frame):
         assert getattr(lean, name) == getattr(ryu, name), name
     assert bytes(lean.data) == bytes(ryu.data) == frame
     assert lean.match.get("in_port") == ryu.match.get("in_port")
+    assert lean.match.get("metadata", 0) == ryu.match.get("metadata", 0)
     assert dict(lean.match.items()) == dict(ryu.match.items())
     assert ("metadata" in lean.match) == ("metadata" in ryu.match)
     assert lean.match.length == ryu.match.length

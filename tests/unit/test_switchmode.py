@@ -319,9 +319,9 @@ def test_a_relay_that_arrives_before_the_bridge_is_replayed_when_it_connects():
     request = arp.parse(replay.data)
     assert (request.spa, request.tpa) == ("10.0.3.5", "10.0.3.104")
     catch = [f for f in of(Flow, step)
-             if f.cookie == pipeline.cookie("relay_reply", "10.0.3.104")]
+             if f.cookie == pipeline.cookie("relay_reply", "10.0.3.5")]    # the requester's
     assert catch and step.index(catch[0]) < step.index(replay), "the catch flow goes first"
-    sends = of(IccSend, b.packet_in(2, is_at("10.0.3.104", "10.0.3.5")))
+    sends = of(IccSend, b.packet_in(2, is_at("10.0.3.104", "10.0.3.5"), pipeline.CAUGHT))
     assert types(sends) == ["arp_reply"]
     # answered: a later reconnect replays nothing
     assert not of(PacketOut, b.switch_connected(PORTS_B))
@@ -329,3 +329,43 @@ def test_a_relay_that_arrives_before_the_bridge_is_replayed_when_it_connects():
     deliver(of(IccSend, a.packet_in(2, who_has("10.0.3.5", "10.0.3.99"))), cores)
     clock.now += b.options.pending_timeout + 1
     assert not of(PacketOut, b.switch_connected(PORTS_B))
+
+
+def test_one_catch_flow_per_requester_and_pending_timeout():
+    """A stream of relays from one remote host costs one flow-mod per pending_timeout."""
+    clock = Clock()
+    b = make("B", ["A"], PORTS_B, clock)
+    timeout = b.options.pending_timeout
+
+    def relay(seq, target):
+        return b.icc_datagram(b.codec.encode(
+            "arp_request", "A", seq, clock(), sender_ip="10.0.3.5",
+            sender_mac=mac_of("10.0.3.5"), target_ip=target), ("192.0.2.1", 30000))
+
+    def catches(step):
+        return [f for f in of(Flow, step) if pipeline.purpose_of(f.cookie) == "relay_reply"]
+    (first,) = catches(relay(1, "10.0.3.200"))
+    assert first.hard_timeout == 2 * timeout and first.metadata == (pipeline.CAUGHT,) * 2
+    for seq in range(2, 12):
+        clock.now += timeout / 20
+        assert of(PacketOut, relay(seq, f"10.0.3.{200 + seq}")) and not catches(
+            relay(100 + seq, f"10.0.3.{150 + seq}")), "covered by the first catch flow"
+    clock.now += timeout
+    assert catches(relay(50, "10.0.3.250")), "refreshed before it could expire mid-relay"
+
+
+def test_a_caught_reply_answers_its_relay_over_icc_and_any_other_goes_on_as_a_frame():
+    clock = Clock()
+    b = make("B", ["A"], PORTS_B, clock)
+    b.icc_datagram(b.codec.encode("arp_request", "A", 1, clock(), sender_ip="10.0.3.5",
+                                  sender_mac=mac_of("10.0.3.5"), target_ip="10.0.3.104"),
+                   ("192.0.2.1", 30000))
+    answer = b.packet_in(2, is_at("10.0.3.104", "10.0.3.5"), pipeline.CAUGHT)
+    assert types(of(IccSend, answer)) == ["arp_reply"] and not of(PacketOut, answer)
+    # the same requester's liveness probe answered by another host: forwarded, not lost
+    other = is_at("10.0.3.7", "10.0.3.5")
+    step = b.packet_in(1, other, pipeline.CAUGHT)
+    (forward,) = of(PacketOut, step)
+    assert forward.data == other and [a.port for a in forward.actions] == [TABLE]
+    assert not of(IccSend, step) and b.stats["arp_caught_forwarded"] == 1
+    assert not of(PacketOut, b.packet_in(1, other)), "a copy: the datapath delivered it"
