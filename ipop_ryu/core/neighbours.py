@@ -299,6 +299,23 @@ class Neighbours:
                 out += self._forget(entry)
         return out
 
+    def peer_up(self, name: str, now: float) -> list:
+        """A peer came up or restarted: what our hosts wait for may be there, so ask it at
+        once instead of at the next retry (a cold start: sites come up one by one, and a
+        relay sent before a peer listened was lost). Spends the retry budget."""
+        out = []
+        for target, requesters in self.pending.items():
+            waiting = next((r for r in requesters.values() if r.until > now), None)
+            if waiting is None:
+                continue
+            if not self._retry_budget.take(now):
+                self.stats["arp_relay_retries_skipped"] += 1
+                break
+            self.stats["arp_relayed_to_arrived_peer"] += 1
+            out += self.members.to_peer(name, "arp_request", sender_ip=waiting.ip,
+                                        sender_mac=waiting.mac, target_ip=target)
+        return out
+
     def peer_down(self, name: str) -> list:
         """Withdraw what a silent peer told us: nothing answers for hosts we cannot reach."""
         LOG.warning("peer %s is down: withdrawing its %d entries", name,

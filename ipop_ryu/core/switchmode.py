@@ -139,6 +139,8 @@ class SwitchMode:
         if self.members.codec is None:
             return []
         message, out = self.members.receive(data, addr, received_at)
+        while self.members.arrived:
+            out += self.neighbours.peer_up(self.members.arrived.pop(), self.clock())
         if message is None:
             return out
         handler = self._handlers.get(message.type)

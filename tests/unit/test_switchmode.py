@@ -241,7 +241,8 @@ def test_hellos_liveness_and_withdrawal():
     # A gives B its (empty) local entries, and asks for B's; B answers with a sync
     assert types(of(IccSend, step)) == ["sync_end", "sync_request"]
     step = deliver(of(IccSend, step), cores)
-    assert types(of(IccSend, step)) == ["bindings", "sync_end"]
+    # B has heard A now: h7's request for 10.0.3.104, relayed before A was up, is asked again
+    assert types(of(IccSend, step)) == ["bindings", "sync_end", "arp_request"]
     step = deliver(of(IccSend, step), cores)
     assert a.table.get("10.0.3.7", clock()).node == "B", "state sync without ARP traffic"
     assert responders(step, "10.0.3.7"), "A answers locally for B's host"
@@ -262,12 +263,13 @@ def test_restarted_peer_gets_our_entries_again():
     a.packet_in(1, who_has("10.0.3.3", "10.0.3.5"))
     hello = lambda boot, seq: a.codec.encode("hello", "B", seq, clock(), boot=boot)
     first = of(IccSend, a.icc_datagram(hello("one", 1), ("192.0.2.2", 30000)))
-    assert types(first) == ["bindings", "sync_end", "sync_request"]
+    assert types(first) == ["bindings", "sync_end", "sync_request", "arp_request"]
     assert b'"10.0.3.3"' in first[0].data
     assert of(IccSend, a.icc_datagram(hello("one", 2), ("192.0.2.2", 30000))) == []
     clock.now += 2                            # B restarts: it gets our hosts again
     again = of(IccSend, a.icc_datagram(hello("two", 3), ("192.0.2.2", 30000)))
-    assert types(again) == ["bindings", "sync_end"] and b'"10.0.3.3"' in again[0].data
+    assert types(again) == ["bindings", "sync_end", "arp_request"]   # h3 still waits
+    assert b'"10.0.3.3"' in again[0].data
 
 
 def test_replayed_and_stale_datagrams_are_dropped():
@@ -369,3 +371,21 @@ def test_a_caught_reply_answers_its_relay_over_icc_and_any_other_goes_on_as_a_fr
     assert forward.data == other and [a.port for a in forward.actions] == [TABLE]
     assert not of(IccSend, step) and b.stats["arp_caught_forwarded"] == 1
     assert not of(PacketOut, b.packet_in(1, other)), "a copy: the datapath delivered it"
+
+
+def test_a_peer_that_comes_up_is_asked_at_once_for_what_hosts_wait_for():
+    """Cold start: A relayed before B's controller listened (lost); B's first hello brings
+    the request to B at once, not at A's next retry (up to a second later)."""
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    a.packet_in(2, who_has("10.0.3.5", "10.0.3.104"))          # relayed into the void
+    clock.now += 0.1
+    hello = a.codec.encode("hello", "B", 1, clock(), boot="b00b")
+    asked = [s for s in of(IccSend, a.icc_datagram(hello, ("192.0.2.2", 30000)))
+             if types([s]) == ["arp_request"]]
+    assert len(asked) == 1 and json.loads(asked[0].data[36:])["target_ip"] == "10.0.3.104"
+    assert a.stats["arp_relayed_to_arrived_peer"] == 1
+    clock.now += a.options.pending_timeout + 1                   # nobody waits any more
+    hello = a.codec.encode("hello", "B", 2, clock(), boot="b00c")   # B restarted
+    assert not [s for s in of(IccSend, a.icc_datagram(hello, ("192.0.2.2", 30000)))
+                if types([s]) == ["arp_request"]]
