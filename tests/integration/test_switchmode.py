@@ -127,6 +127,9 @@ def test_unicast_arp_reaches_the_real_host_never_the_proxy(lab_factory):
     unicast = ["arping", "-c", "2", "-C", "1", "-w", "3", "-t", h7.mac, "-i", "eth0", "10.0.3.7"]
     out = h5.exec(unicast, check=False).stdout          # a kernel-style liveness probe
     assert f"from {h7.mac}" in out.lower(), out         # ... answered by h7 across the overlay
+    # h5's requests were just replayed at B, so B's catch flow for h5 took h7's reply: B's
+    # controller forwarded it (it answers no relay), as the datapath would have
+    assert stats(lab.sites["B"])["arp"]["caught_forwarded"] >= 1
     h7.exec(["ip", "link", "set", "eth0", "down"])
     out = h5.exec(unicast, check=False).stdout
     assert "from" not in out.lower(), "the proxy never answers a unicast probe: " + out
