@@ -420,7 +420,11 @@ def _tail(path, lines=30):
         return "(no log)"
 
 
-def cleanup_all(workdir_root=WORKDIR_ROOT, suffix=None, remove_workdir=True, grace=0.0):
+FOREIGN_GRACE = 60.0  # s: another lab's namespaces younger than this may still be being built
+
+
+def cleanup_all(workdir_root=WORKDIR_ROOT, suffix=None, remove_workdir=True,
+                grace=FOREIGN_GRACE):
     """Tear down the lab `suffix`, or with suffix=None every lab under workdir_root plus the
     ipr-* namespaces of other labs that have no process left (dead leftovers).
 
@@ -428,7 +432,8 @@ def cleanup_all(workdir_root=WORKDIR_ROOT, suffix=None, remove_workdir=True, gra
     they still carry the lab's marker (and, for pidfiles, the program's name). Labs under
     workdir_root are torn down even if running: call suffix=None only when none should be.
     grace: other labs' namespaces younger than this many seconds are left alone even with no
-    process in them (a lab being built by someone else has none yet)."""
+    process in them (a lab being built by someone else, another test run on this machine,
+    has none yet)."""
     if suffix:
         suffixes = [suffix]
     else:
