@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict
 
-from .addr import ipv4_int
+from .addr import ipv4_int, ipv6_packed
 
 VERSION = 1
 MAGIC = b"IPOP"
@@ -55,6 +55,19 @@ def _ipv4(value):
     return ipv4_int(value) is not None
 
 
+def _ipv6(value):
+    """A canonical IPv6 address (one spelling per address: the table's key)."""
+    return ipv6_packed(value) is not None
+
+
+def _ipv6_or_unspecified(value):
+    return _ipv6(value)          # "::" (a DAD probe's source) is canonical too
+
+
+def _ip(value):
+    return _ipv4(value) or _ipv6(value)
+
+
 def _mac(value):
     return isinstance(value, str) and bool(_MAC_RE.match(value))
 
@@ -78,8 +91,13 @@ SCHEMAS: Dict[str, Dict] = {
     "arp_reply": {"ip": _ipv4, "mac": _mac},
     # liveness; `boot` changes when the sender restarts, so peers resend their entries
     "hello": {"boot": lambda v: isinstance(v, str) and 0 < len(v) <= 32},
-    # `node` owns each [ip, mac(, age)] (a batch of arp_reply claims: sync, announcements); each
-    # binding is checked on its own, so one bad binding drops only itself (see decode)
+    # the IPv6 counterparts (ND): a host at `node` sends an NS for target_ip (sender_ip "::":
+    # a DAD probe, answered only by an owner); `node` owns ip at mac (optional `age`)
+    "nd_request": {"sender_ip": _ipv6_or_unspecified, "sender_mac": _mac, "target_ip": _ipv6},
+    "nd_reply": {"ip": _ipv6, "mac": _mac},
+    # `node` owns each [ip, mac(, age)] (a batch of arp_reply/nd_reply claims, IPv4 and IPv6
+    # mixed: sync, announcements); each binding is checked on its own, so one bad binding (or
+    # an IPv6 one at a controller from before ND) drops only itself (see decode)
     "bindings": {"bindings": lambda v: isinstance(v, list) and 0 < len(v) <= MAX_BINDINGS},
     # "send me your local hosts": answered with bindings batches, then sync_end
     "sync_request": {},
@@ -97,7 +115,7 @@ def _valid_bindings(items):
     seconds since the owner last saw the host, is optional (0)."""
     good = []
     for item in items:
-        if isinstance(item, list) and 2 <= len(item) <= 3 and _ipv4(item[0]) \
+        if isinstance(item, list) and 2 <= len(item) <= 3 and _ip(item[0]) \
                 and _mac(item[1]) and (len(item) == 2 or _number(item[2])):
             good.append((item[0], item[1], item[2] if len(item) == 3 else 0))
     return good, len(items) - len(good)
@@ -179,13 +197,13 @@ class Codec:
             if name not in body or not valid(body[name]):
                 raise Drop(BAD_FIELD, name)
         fields = {name: body[name] for name in schema}
-        if "age" in body and msg_type == "arp_reply":
+        if "age" in body and msg_type in ("arp_reply", "nd_reply"):
             if not _number(body["age"]):
                 raise Drop(BAD_FIELD, "age")
             fields["age"] = body["age"]
         if msg_type == "bindings":
             fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
         elif msg_type == "withdraw":
-            fields["ips"] = [ip for ip in body["ips"] if _ipv4(ip)]
+            fields["ips"] = [ip for ip in body["ips"] if _ip(ip)]
             fields["invalid"] = len(body["ips"]) - len(fields["ips"])
         return Message(body["type"], body["node"], body["seq"], float(body["ts"]), fields)
