@@ -1,13 +1,31 @@
 """Translate core intents into Ryu OpenFlow 1.3 messages for one datapath."""
 import struct
 
+from ryu.lib import type_desc
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
+from ryu.ofproto import oxm_fields
 
 from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, DeleteMeter,
                                    Flow, Learn, Meter, Move, Output, PacketOut,
                                    RequestAggregateStats, RequestFlowStats, Resubmit, SetField)
 from ipop_ryu.ofp.templates import XID_OFFSET, FlowModTemplates
+
+
+def _register_nd_fields():
+    """OVS's ND flags word and option type (NXOXM_ET_ND_RESERVED 32, NXOXM_ET_ND_OPTIONS_TYPE
+    33: experimenter OXMs of Nicira, OVS >= 2.11), which Ryu 4.34 does not know: a proxy-ND
+    responder sets both to turn an NS into an NA."""
+    known = {field.name for field in ofp.oxm_types}
+    extra = [oxm_fields.NiciraExperimenter("nd_reserved", 32, type_desc.Int4),
+             oxm_fields.NiciraExperimenter("nd_options_type", 33, type_desc.Int1)]
+    extra = [field for field in extra if field.name not in known]
+    if extra:
+        ofp.oxm_types.extend(extra)
+        oxm_fields.generate(ofp.__name__)
+
+
+_register_nd_fields()
 
 RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
                   TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}
