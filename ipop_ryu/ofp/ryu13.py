@@ -12,13 +12,18 @@ from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows,
 from ipop_ryu.ofp.templates import XID_OFFSET, FlowModTemplates
 
 
+class _EricssonOxm(oxm_fields._OxmClass):
+    """OXM class 0x1000 (OVS's ERICOXM_OF_), a plain 32-bit OXM header like NXM's."""
+    _class = 0x1000
+
+
 def _register_nd_fields():
-    """OVS's ND flags word and option type (NXOXM_ET_ND_RESERVED 32, NXOXM_ET_ND_OPTIONS_TYPE
-    33: experimenter OXMs of Nicira, OVS >= 2.11), which Ryu 4.34 does not know: a proxy-ND
-    responder sets both to turn an NS into an NA."""
+    """OVS's ND flags word and option type (ERICOXM_OF_ICMPV6_ND_RESERVED 1 and
+    ERICOXM_OF_ICMPV6_ND_OPTIONS_TYPE 2, OVS >= 2.11), which Ryu 4.34 does not know: a
+    proxy-ND responder sets both to turn an NS into an NA."""
     known = {field.name for field in ofp.oxm_types}
-    extra = [oxm_fields.NiciraExperimenter("nd_reserved", 32, type_desc.Int4),
-             oxm_fields.NiciraExperimenter("nd_options_type", 33, type_desc.Int1)]
+    extra = [_EricssonOxm("nd_reserved", 1, type_desc.Int4),
+             _EricssonOxm("nd_options_type", 2, type_desc.Int1)]
     extra = [field for field in extra if field.name not in known]
     if extra:
         ofp.oxm_types.extend(extra)
