@@ -68,7 +68,8 @@ def arp_page(core, after: Optional[str] = None, limit: int = PAGE_LIMIT,
 
 def _row(core, entry, now: float) -> dict:
     return {
-        "ip": entry.ip, "family": "ipv6" if ":" in entry.ip else "ipv4", "mac": entry.mac, "node": entry.node, "local": entry.local,
+        "ip": entry.ip, "family": "ipv6" if ":" in entry.ip else "ipv4", "mac": entry.mac,
+        "node": entry.node, "local": entry.local,
         "port": core.ports.get(entry.port) if entry.local else None,
         "age": round(now - entry.learned_at, 2),
         "expires_in": round(entry.expires_in(now), 1),

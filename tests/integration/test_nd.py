@@ -1,6 +1,7 @@
 """IPv6 Neighbor Discovery across sites, with real kernel IPv6 in the containers: resolution
 relayed, learned and answered in the datapath (global and link-local), duplicate address
 detection across sites, unicast NS to the real host, a host that moves."""
+import json
 import os
 import re
 import sys
@@ -153,3 +154,38 @@ def test_an_ipv6_host_moves_to_another_site(lab_factory):
     assert not flows(a, "proxy_nd", ip6), "a local host answers for itself"
     flush6(lab.hosts["h104"])
     assert ping6(lab.hosts["h104"], ip6).ok, "B's hosts reach it at A"
+
+
+def ndping(host, target, count=1, gap_ms=20):
+    """RTTs (ms, None if unanswered) of whole ND resolutions from host (see lab/ndping.py)."""
+    out = host.exec([sys.executable, "-m", "ipop_ryu.lab.ndping", "eth0", host.ip6, target,
+                     count, gap_ms], timeout=count * 2 + 10).stdout
+    return json.loads(out)
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    return values[len(values) // 2] if values else None
+
+
+def test_nd_latency_and_ns_across_the_overlay(lab_factory, record_property):
+    """The bench's ND rows, measured as its ARP ones are (whole resolutions, no cache):
+    same-site, warm remote (learned: the proxy-ND flow), cold remote (pull mode: relayed),
+    against OVS NORMAL's same-site; and the NS frames that cross the overlay (target 0)."""
+    normal = ipv6_lab(lab_factory, controller="normal")
+    base = median(ndping(normal.hosts["h5"], normal.hosts["h3"].ip6, 30))
+    normal.down()
+    lab = ipv6_lab(lab_factory, extra_options={"announce": False})
+    h5, h3 = lab.hosts["h5"], lab.hosts["h3"]
+    with lab.capture("A", "ipop-B", NS_FILTER) as cap:
+        cold = [ndping(h5, h.ip6)[0] for h in (lab.hosts["h7"], lab.hosts["h104"])]
+        same = ndping(h5, h3.ip6, 30)
+        warm = ndping(h5, lab.hosts["h7"].ip6, 30)
+    rows = {"nd_same_site_ms": median(same), "nd_warm_remote_ms": median(warm),
+            "nd_cold_remote_ms": median(cold), "normal_same_site_ms": base,
+            "ns_frames_across_overlay": cap.count()}
+    for name, value in rows.items():
+        record_property(name, value)
+    print("ND rows:", json.dumps(rows))
+    assert None not in cold and all(same) and all(warm), rows
+    assert cap.count() == 0, "no NS frame crossed the overlay"
