@@ -64,8 +64,16 @@ class Family:
     def defend(self, owner_ip: str, owner_mac: str) -> Optional[bytes]:
         return None
 
-    def learned_router(self, ip: str, router: bool):
-        """An owner's answer said whether it is a router (ND only)."""
+    def learned_router(self, ip: str, router: bool) -> bool:
+        """An owner's answer said whether it is a router (ND only): True if that changed."""
+        return False
+
+    def claim(self, ip: str, mac: str) -> dict:
+        """The fields of a reply_type message claiming ip at mac."""
+        return {"ip": ip, "mac": mac}
+
+    def is_router(self, ip: str) -> bool:
+        return False
 
     def sources(self, build) -> Dict[str, KeyedSource]:
         """build(ip) -> the flows of ip's responder (in `purposes` order), or []."""

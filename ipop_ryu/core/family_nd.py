@@ -10,7 +10,8 @@ What differs from ARP:
   elsewhere is defended with the NA its owner would send (to all-nodes, override, not
   solicited), from the table or after a relay; an address nobody owns passes. A flow never
   answers a DAD probe (its nonce would become a bogus target link-layer address);
-- the router flag of an owner's NA is kept and set in the answers for it.
+- the router flag of an owner's NA is kept, carried in `nd_reply` (`router`) and bindings
+  (a fourth element, 1), and set in the answers for it at every site.
 """
 from typing import List, Optional, Set
 
@@ -67,8 +68,17 @@ class NdFamily(Family):
     def remind(self, ip: str, mac: str) -> bytes:
         return self.defend(ip, mac)              # an unsolicited NA with override
 
-    def learned_router(self, ip: str, router: bool):
+    def learned_router(self, ip: str, router: bool) -> bool:
+        if router == (ip in self.routers):
+            return False
         (self.routers.add if router else self.routers.discard)(ip)
+        return True
+
+    def claim(self, ip: str, mac: str) -> dict:
+        return {"ip": ip, "mac": mac, **({"router": True} if ip in self.routers else {})}
+
+    def is_router(self, ip: str) -> bool:
+        return ip in self.routers
 
     # ---- flows --------------------------------------------------------------------------------
     def subject(self, ip: str) -> int:

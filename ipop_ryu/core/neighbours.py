@@ -35,7 +35,7 @@ class Neighbours:
         self.families = families()
         self.relayer = Relayer(options, stats, clock, ports, members, self.families)
         self.announcer = Announcer(options.announce and options.icc, options.arp_timeout,
-                                   members, wallclock)
+                                   members, wallclock, self.is_router)
         self.handlers = {}
         for family in self.families:
             self.handlers[family.request_type] = self.icc_request
@@ -69,6 +69,7 @@ class Neighbours:
 
     def _forget(self, entry: Entry) -> list:
         family = self._family(entry.ip)
+        family.learned_router(entry.ip, False)
         if self.proxied(entry):
             return family.remove(entry.ip)
         family.responders.pop(entry.ip, None)
@@ -89,9 +90,14 @@ class Neighbours:
         return self.table.of_node(self.node_id, self.clock())
 
     def local_bindings(self, now: float) -> Iterable:
-        """Our own hosts as (ip, mac, seconds since we last saw them), for a peer's sync."""
+        """Our own hosts as (ip, mac, seconds since we last saw them, router), for a peer's
+        sync."""
         wall = self.wallclock()
-        return [(e.ip, e.mac, max(0, int(wall - e.seen))) for e in self.local_entries()]
+        return [(e.ip, e.mac, max(0, int(wall - e.seen)), self.is_router(e.ip))
+                for e in self.local_entries()]
+
+    def is_router(self, ip: str) -> bool:
+        return self._family(ip).is_router(ip)
 
     def replay_waiting(self, now: float) -> list:
         return self.relayer.replay_waiting(now)
@@ -178,8 +184,8 @@ class Neighbours:
         for relay in relays.values():
             if relay.until > now and ip != relay.ip and self._learnable(ip, seen.sender_mac):
                 self.stats[f"{family.name}_answered_for_peers"] += 1
-                out += self.members.to_peer(relay.node, family.reply_type, ip=ip,
-                                            mac=seen.sender_mac)
+                out += self.members.to_peer(relay.node, family.reply_type,
+                                            **family.claim(ip, seen.sender_mac))
         if relays:          # answered: the owner's next replies are ordinary frames again
             out.append(family.delete_relay_catch(ip))
         return out
@@ -204,15 +210,16 @@ class Neighbours:
             if not entry.local:      # a remote entry: its own site answers
                 return flows
             self.stats[f"{family.name}_answered_for_peers"] += 1   # ours: at once, no replay
-            return self.members.to_peer(message.node, family.reply_type, ip=entry.ip,
-                                        mac=entry.mac) + flows
+            return self.members.to_peer(message.node, family.reply_type,
+                                        **family.claim(entry.ip, entry.mac)) + flows
         return self.relayer.replay(message.node, sender_ip, sender_mac, target, now) + flows
 
     def icc_reply(self, message: Message, now: float) -> list:
         """An answer to our request, or a peer's announcement (gratuitous ARP, unsolicited
         NA, host moved)."""
+        routers = {message["ip"]} if message.fields.get("router") else set()
         return self._binding(message.node, message["ip"], message["mac"],
-                             message.ts - message.fields.get("age", 0), now)
+                             message.ts - message.fields.get("age", 0), now, routers)
 
     icc_arp_request = icc_request
     icc_arp_reply = icc_reply
@@ -224,15 +231,18 @@ class Neighbours:
         self.stats["sync_entries_received"] += len(message["bindings"])
         answers, flows = [], []
         for ip, mac, age in message["bindings"]:
-            for intent in self._binding(message.node, ip, mac, message.ts - age, now):
+            for intent in self._binding(message.node, ip, mac, message.ts - age, now,
+                                        message["routers"]):
                 (answers if isinstance(intent, PacketOut) else flows).append(intent)
         return answers + flows
 
-    def _binding(self, node: str, ip: str, mac: str, seen: float, now: float) -> list:
+    def _binding(self, node: str, ip: str, mac: str, seen: float, now: float,
+                 routers=frozenset()) -> list:
         if not self._learnable(ip, mac):
             self.stats["icc_ignored.not_learnable"] += 1
             return []
-        flows = self._claim(ip, mac, node, seen, now)
+        flows = self._router(ip, ip in routers, now)
+        flows += self._claim(ip, mac, node, seen, now)
         entry = self.table.get(ip, now)
         if entry is None or entry.mac != mac:
             return flows             # the claim lost to a newer one
@@ -289,18 +299,24 @@ class Neighbours:
         or a host that was known elsewhere or with another MAC, is announced to every peer
         (moves, conflicts)."""
         ip, mac, family = seen.sender_ip, seen.sender_mac, seen.family
-        if not seen.request:
-            family.learned_router(ip, seen.router)
+        out = self._router(ip, seen.router, now) if not seen.request else []
         old = self.table.get(ip, now)
-        out = self._learn(ip, mac, self.node_id, port, now, self.wallclock())
+        out += self._learn(ip, mac, self.node_id, port, now, self.wallclock())
         moved = old is not None and (old.node != self.node_id or old.mac != mac)
         if moved or (seen.gratuitous and (old is None or old.port != port)):
             self.stats["announcements_sent"] += 1      # at once: every site must learn a move
-            out += self.members.to_peers(family.reply_type, ip=ip, mac=mac)
+            out += self.members.to_peers(family.reply_type, **family.claim(ip, mac))
             self.announcer.announced[ip] = now
         elif old is None or old.port != port:
             self.announcer.learned(self.table.get(ip, now))
         return out
+
+    def _router(self, ip: str, router: bool, now: float) -> list:
+        """The owner said whether it is a router (ND): its responder follows."""
+        family = self._family(ip)
+        if not family.learned_router(ip, router) or ip not in family.responders:
+            return []
+        return self._responder(ip, now)
 
     def _claim(self, ip: str, mac: str, node: str, seen: float, now: float) -> list:
         """A peer says node has ip at mac as of `seen`. Deterministic rule: the latest claim
@@ -327,7 +343,7 @@ class Neighbours:
         LOG.warning("conflict: %s claimed by %s at %s, kept %s on %s (newer)", ip, node, mac,
                     entry.mac, entry.node)
         if entry.local:     # with our claim's own time (age), so it does not look newer
-            return self.members.to_peer(node, family.reply_type, ip=ip, mac=entry.mac,
+            return self.members.to_peer(node, family.reply_type, **family.claim(ip, entry.mac),
                                         age=round(max(0.0, self.wallclock() - entry.seen), 6))
         return []
 

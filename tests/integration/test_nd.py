@@ -127,8 +127,9 @@ def test_unicast_ns_reaches_the_real_host(lab_factory):
     assert ping6(h5, h7.ip6).ok                          # learned: A's responder is in
     before = n_packets(flows(a, "proxy_nd"))
     nud = nd.NdFrame(h5.mac, h7.mac, h5.ip6, h7.ip6, nd.NS, h7.ip6, h5.mac)
-    with lab.capture("h7", "eth0", NS_FILTER) as at_h7, \
-            lab.capture("h5", "eth0", "icmp6 and ip6[40] == 136") as at_h5:
+    with lab.capture("h7", "eth0", f"{NS_FILTER} and ether src {h5.mac}") as at_h7, \
+            lab.capture("h5", "eth0", f"icmp6 and ip6[40] == 136 and ether src {h7.mac}") \
+            as at_h5:
         inject(h5, nd.build(nud))
         wait_for(lambda: _count_now(at_h5) >= 1, 3, "h7 itself answers the unicast NS")
     assert at_h7.count() == 1, "the unicast NS reached h7"

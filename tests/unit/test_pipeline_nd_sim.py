@@ -249,3 +249,31 @@ def test_expired_and_withdrawn_responders_leave(sites):
     assert a.core.responder_count() == 0
     assert not [f for f in a.table.flows.values() if isinstance(f, Flow)
                 and pipeline.purpose_of(f.cookie) == "proxy_nd"]
+
+
+def test_a_router_owner_is_answered_with_the_router_flag_at_every_site(sites):
+    (a, b), clock = (sites[0]["A"], sites[0]["B"]), sites[1]
+    router = nd.NdFrame(mac(H7), nd.multicast_mac(nd.ALL_NODES), H7, nd.ALL_NODES, nd.NA, H7,
+                        mac(H7), nd.FLAG_ROUTER | nd.FLAG_OVERRIDE)
+    _, intents = b.send(1, nd.build(router))          # unsolicited: announced at once
+    (claim,) = only("nd_reply", intents)
+    assert json.loads(claim.data[36:])["router"] is True
+    deliver([claim], sites[0])
+    (_, answer), = a.table.process(2, frame(ns(H5, H7)))
+    assert to_nd_frame(answer).flags == nd.FLAG_ROUTER | nd.FLAG_SOLICITED | nd.FLAG_OVERRIDE
+    # a sync carries it too (a fourth element), and a later NA without it clears it
+    assert (H7, mac(H7), 0, True) in b.core.neighbours.local_bindings(clock())
+    b.send(1, nd.build(nd.advertise(H7, mac(H7), H3, mac(H3))))
+    assert (H7, mac(H7), 0, False) in b.core.neighbours.local_bindings(clock())
+
+
+def test_bindings_carry_the_router_flag_of_ipv6_owners():
+    from ipop_ryu.core import icc
+    from .helpers import KEY
+    codec = icc.Codec(KEY)
+    (batch,) = icc.bindings_batches([("fd00:3::1", "02:00:00:00:00:01", 5, True),
+                                     ("10.0.3.1", "02:00:00:00:00:02", 0, False)])
+    assert batch == [["fd00:3::1", "02:00:00:00:00:01", 5, 1], ["10.0.3.1", "02:00:00:00:00:02"]]
+    message = codec.decode(codec.encode("bindings", "B", 1, 1.0, bindings=batch + [
+        ["fd00:3::2", "02:00:00:00:00:03", 0, 2], ["10.0.3.3", "02:00:00:00:00:04", 0, 1]]))
+    assert message["routers"] == {"fd00:3::1"} and message["invalid"] == 1
