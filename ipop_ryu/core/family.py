@@ -30,6 +30,7 @@ class Sighting:
     sender_ip: str           # who speaks for itself (an NA: its target); unspecified if none
     sender_mac: str
     target: str
+    to_mac: str              # whom a reply is for (ARP: tha; an NA: its Ethernet destination)
     probe: bool              # no address yet: an RFC 5227 probe, a DAD NS (source ::)
     gratuitous: bool         # announcing its own address (unsolicited)
     eth_src: str
@@ -52,6 +53,7 @@ class Family:
     request_type = reply_type = ""
     unspecified = ""
     defends_probes = False
+    catch_per_requester = False   # one catch flow per remote requester (else per target)
     never_learned = Subnets(())
     purposes = ()            # the keyed flow purposes of its responders
 
@@ -96,6 +98,7 @@ class ArpFamily(Family):
     unspecified = arp.UNSPECIFIED_IP
     never_learned = Subnets(("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/3", "255.255.255.255/32"))
     purposes = ("proxy_arp", "proxy_arp_guard")
+    catch_per_requester = True
 
     @staticmethod
     def owns(ip: str) -> bool:
@@ -106,7 +109,7 @@ class ArpFamily(Family):
         if frame is None:
             return None
         return Sighting(self, frame.op == arp.ARP_REQUEST, frame.is_broadcast, frame.spa,
-                        frame.sha, frame.tpa, frame.is_probe, frame.is_gratuitous,
+                        frame.sha, frame.tpa, frame.tha, frame.is_probe, frame.is_gratuitous,
                         frame.eth_src)
 
     def answer(self, ip: str, mac: str, waiting: Requester) -> bytes:
@@ -134,10 +137,11 @@ class ArpFamily(Family):
         return pipeline.delete_arp_responder(ip)
 
     def relay_catch(self, target: str, requester: str, mac: str, hard_timeout: int):
-        return pipeline.install_relay_reply_punt(target, mac, hard_timeout)
+        """The requester's: every local reply to it goes to the controller, marked CAUGHT."""
+        return pipeline.install_relay_reply_punt(requester, mac, hard_timeout)
 
-    def delete_relay_catch(self, target: str):
-        return pipeline.delete_relay_reply_punt(target)
+    def delete_relay_catch(self, target: str) -> list:
+        return []                # the requester's catch flow times out by itself
 
 
 def families():

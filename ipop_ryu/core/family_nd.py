@@ -44,10 +44,11 @@ class NdFamily(Family):
         mac = frame.lladdr or frame.eth_src
         if frame.type == nd.NS:
             return Sighting(self, True, frame.is_multicast, frame.src, mac, frame.target,
-                            frame.is_dad, False, frame.eth_src, bare=frame.lladdr is None)
+                            frame.eth_dst, frame.is_dad, False, frame.eth_src,
+                            bare=frame.lladdr is None)
         return Sighting(self, False, frame.is_multicast, frame.target, mac, frame.target,
-                        False, not frame.flags & nd.FLAG_SOLICITED, frame.eth_src,
-                        router=bool(frame.flags & nd.FLAG_ROUTER))
+                        frame.eth_dst, False, not frame.flags & nd.FLAG_SOLICITED,
+                        frame.eth_src, router=bool(frame.flags & nd.FLAG_ROUTER))
 
     def answer(self, ip: str, mac: str, waiting: Requester) -> bytes:
         if waiting.ip == nd.UNSPECIFIED:
@@ -104,5 +105,5 @@ class NdFamily(Family):
         to = pipeline_nd.ALL_NODES_MAC if requester == nd.UNSPECIFIED else mac
         return pipeline_nd.install_relay_reply_punt(target, to, hard_timeout)
 
-    def delete_relay_catch(self, target: str):
-        return pipeline_nd.delete_relay_reply_punt(target)
+    def delete_relay_catch(self, target: str) -> list:
+        return [pipeline_nd.delete_relay_reply_punt(target)]

@@ -15,11 +15,11 @@ from .arp import is_unicast_mac
 from .config import Options
 from .family import Requester, Sighting, families, family_of
 from .icc import Message
-from .intents import PacketOut
+from .intents import TABLE, Output, PacketOut
 from .membership import Membership
-from .pipeline import delete_learned_mac
+from .pipeline import CAUGHT, delete_learned_mac
 from .ports import BridgePorts
-from .relay import RETRY_BUDGET, RETRY_FIRST, RETRY_MAX, Relayer  # noqa: F401 (tests, docs)
+from .relay import CATCH_SPAN, RETRY_BUDGET, RETRY_FIRST, RETRY_MAX, Relayer  # noqa: F401
 from .table import REFRESHED, ArpTable, Entry
 
 LOG = logging.getLogger("ipop_ryu")
@@ -103,9 +103,11 @@ class Neighbours:
         return self.relayer.replay_waiting(now)
 
     # ---- packet-in ----------------------------------------------------------------------------
-    def packet_in(self, in_port: int, data: bytes) -> list:
+    def packet_in(self, in_port: int, data: bytes, metadata: int = 0) -> list:
         """A copy of a local ARP or ND frame: the datapath has delivered the frame to the
-        local ports already; here it is learned from, relayed or answered for peers."""
+        local ports already (unless a catch flow marked it CAUGHT: a reply to a host of
+        another site whose requests we replay); here it is learned from, relayed or answered
+        for peers."""
         self.stats["packet_in"] += 1
         seen = None
         for family in self.families:
@@ -121,16 +123,18 @@ class Neighbours:
             return []
         now = self.clock()
         out = []
-        if self._learnable(seen.sender_ip, seen.sender_mac):
-            out += self._learn_local(seen, in_port, now)
-        elif not seen.probe:
-            self.stats["not_learned"] += 1
+        # what another site waits for (a relay, an answer) goes out before what we learn
+        # from the frame: neither depends on the other (a gratuitous one is never relayed)
         if seen.request and seen.probe and seen.family.defends_probes:
             out += self._local_probe(seen, in_port, now)
         elif seen.request and seen.resolve:
             out += self._local_request(seen, in_port, now)
         elif not seen.request:
-            out += self._local_reply(seen, now)
+            out += self._local_reply(seen, now, data if metadata & CAUGHT else None)
+        if self._learnable(seen.sender_ip, seen.sender_mac):
+            out += self._learn_local(seen, in_port, now)
+        elif not seen.probe:
+            self.stats["not_learned"] += 1
         return out
 
     def _local_request(self, seen: Sighting, in_port: int, now: float):
@@ -174,20 +178,26 @@ class Neighbours:
                     self.ports.names.get(port, port), ip, node, mac)
         return family.answer_out(family.defend(ip, mac), port)
 
-    def _local_reply(self, seen: Sighting, now: float):
+    def _local_reply(self, seen: Sighting, now: float, caught):
         """A local owner answered: local requesters got the frame from the datapath; a
-        request we replayed for another site is answered over ICC."""
+        request we replayed for another site is answered over ICC. A caught reply (its
+        frame, not delivered) that answers no relay goes on as the datapath would send it."""
         family, ip = seen.family, seen.sender_ip
         self.relayer.answered(ip)
-        out = []
+        out, answered = [], False
         relays = self.relayer.relays.pop(ip, {})
         for relay in relays.values():
             if relay.until > now and ip != relay.ip and self._learnable(ip, seen.sender_mac):
                 self.stats[f"{family.name}_answered_for_peers"] += 1
+                # (a DAD probe's defence goes to all-nodes, not to the prober)
+                answered |= relay.mac == seen.to_mac or relay.ip == family.unspecified
                 out += self.members.to_peer(relay.node, family.reply_type,
                                             **family.claim(ip, seen.sender_mac))
         if relays:          # answered: the owner's next replies are ordinary frames again
-            out.append(family.delete_relay_catch(ip))
+            out += family.delete_relay_catch(ip)
+        if caught is not None and not answered:
+            self.stats[f"{family.name}_caught_forwarded"] += 1
+            out.append(PacketOut(caught, (Output(TABLE),)))
         return out
 
     # ---- ICC ----------------------------------------------------------------------------------
@@ -271,6 +281,9 @@ class Neighbours:
                 self.stats["entries_withdrawn"] += 1
                 out += self._forget(entry)
         return out
+
+    def peer_up(self, name: str, now: float) -> list:
+        return self.relayer.peer_up(name, now)
 
     def peer_down(self, name: str) -> list:
         """Withdraw what a silent peer told us: nothing answers for hosts we cannot reach."""

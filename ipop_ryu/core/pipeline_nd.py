@@ -22,7 +22,7 @@ from . import pipeline
 from .intents import IN_PORT, DeleteFlows, Flow, Move, Output, Resubmit, SetField, flow
 from .nd import ALL_NODES, ETH_TYPE_IPV6, FLAG_OVERRIDE, FLAG_ROUTER, FLAG_SOLICITED, \
     ICMPV6, NA, NS, OPT_TLLA, UNSPECIFIED, multicast_mac
-from .pipeline import (ARP, DELIVER_LOCALLY, FROM_LOCAL, FROM_OVERLAY, FWD_ANY, METADATA_MASK,
+from .pipeline import (ARP, CAUGHT, DELIVER_LOCALLY, FROM_LOCAL, FROM_OVERLAY, FWD_ANY, METADATA_MASK,
                        ND_ANSWER, PRIO_DROP, PRIO_GUARD, PRIO_PORT, PRIO_PUNT, PRIO_RELAY_REPLY,
                        PRIO_RESPONDER, PUNT, cookie)
 
@@ -82,10 +82,11 @@ def delete_nd_responder(subject: int) -> List[DeleteFlows]:
 
 def install_relay_reply_punt(target: str, requester_mac: str, hard_timeout: int) -> Flow:
     """While an NS from another site is replayed here, the owner's NA to it goes to the
-    controller only. The NA defending an address (DAD) goes to all-nodes: pass its MAC."""
+    controller only, marked CAUGHT (as ARP's catch flow does). The NA defending an address
+    (DAD) goes to all-nodes: pass its MAC."""
     return flow(ARP, PRIO_RELAY_REPLY, cookie("nd_relay_reply", target),
                 {**_LOCAL, **_nd(NA), "ipv6_nd_target": target, "eth_dst": requester_mac},
-                goto=PUNT, hard_timeout=hard_timeout)
+                metadata=(CAUGHT, CAUGHT), goto=PUNT, hard_timeout=hard_timeout)
 
 
 def delete_relay_reply_punt(target: str) -> DeleteFlows:

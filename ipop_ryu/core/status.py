@@ -106,8 +106,10 @@ def _resolution(s, family: str) -> dict:
     """The counters of one family (ARP: `arp_...`, ND: `nd_...`)."""
     names = ("requests", "answered_by_flow", "answered_by_controller", "answered_via_peers",
              "answered_for_peers", "relayed_to_peers", "relay_retries",
-             "relay_retries_skipped", "replayed_locally")
-    keys = {"requests": "request"}
+             "relay_retries_skipped", "replayed_locally",
+             "relayed_to_arrived_peers",      # asked again when a peer came up
+             "caught_forwarded")              # caught replies that answered no relay
+    keys = {"requests": "request", "relayed_to_arrived_peers": "relayed_to_arrived_peer"}
     return {name: s[f"{family}_{keys.get(name, name)}"] for name in names}
 
 

@@ -36,10 +36,11 @@ class Site:
     def send(self, port, data):
         """A host's frame: through the datapath, and the controller's copy to the core."""
         self.table.to_controller.clear()
+        self.table.punted_metadata.clear()
         out = self.table.process(port, frame(data))
         intents = []
-        for _ in self.table.to_controller:
-            intents += self.apply(self.core.packet_in(port, data))
+        for metadata in self.table.punted_metadata:     # as the packet-in carries it
+            intents += self.apply(self.core.packet_in(port, data, metadata))
         return out, intents
 
 
