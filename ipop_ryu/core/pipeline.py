@@ -285,17 +285,18 @@ def install_relay_reply_punt(requester_ip: str, requester_mac: str, hard_timeout
 
 def for_one_write(intents: list) -> list:
     """The intents of a batch of events in the order one write should carry them: the
-    relay_reply flows first (each must be in before the replay it catches the answer to),
+    relay_reply and nd_relay_reply flows first (each must be in before the replay it catches
+    the answer to),
     then the packet-outs (answers and replays wait for no flow-mod), then the rest in order.
     The catch flows form one run, which goes into OVS as one bundle."""
     def rank(intent):
-        if isinstance(intent, Flow) and intent.cookie & PURPOSE_MASK == _RELAY_REPLY_PURPOSE:
+        if isinstance(intent, Flow) and intent.cookie & PURPOSE_MASK in _CATCH_PURPOSES:
             return 0
         return 1 if isinstance(intent, PacketOut) else 2
     return sorted(intents, key=rank)      # stable: each group keeps its order
 
 
-_RELAY_REPLY_PURPOSE = cookie("relay_reply") & PURPOSE_MASK
+_CATCH_PURPOSES = frozenset(cookie(p) & PURPOSE_MASK for p in ("relay_reply", "nd_relay_reply"))
 
 
 def delete_arp_responder(ip: str) -> List[DeleteFlows]:

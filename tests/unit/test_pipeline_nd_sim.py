@@ -278,3 +278,12 @@ def test_bindings_carry_the_router_flag_of_ipv6_owners():
     message = codec.decode(codec.encode("bindings", "B", 1, 1.0, bindings=batch + [
         ["fd00:3::2", "02:00:00:00:00:03", 0, 2], ["10.0.3.3", "02:00:00:00:00:04", 0, 1]]))
     assert message["routers"] == {"fd00:3::1"} and message["invalid"] == 1
+
+
+def test_the_catch_flow_goes_into_the_bridge_before_the_replay(sites):
+    a = sites[0]["A"]
+    _, intents = a.send(2, ns(H5, H7))
+    step = pipeline.for_one_write(deliver(of(IccSend, intents), sites[0])["B"])
+    kinds = [pipeline.purpose_of(i.cookie) if isinstance(i, Flow) else type(i).__name__
+             for i in step]
+    assert kinds.index("nd_relay_reply") < kinds.index("PacketOut"), kinds
