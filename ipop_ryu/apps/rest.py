@@ -1,6 +1,7 @@
 """REST status API and Prometheus metrics, served by Ryu's WSGI server (--wsapi-host/port).
 
-    GET /ipop/v1/arp?limit=N&after=IP   the learned table a page at a time, by address:
+    GET /ipop/v1/arp?limit=N&after=IP   the learned table a page at a time, by address (IPv4,
+                                        then IPv6; `/ipop/v1/neighbours` is the same):
                                         {"entries": [...], "next": IP or null, "total": N}
     GET /ipop/v1/peers   peers and their state
     GET /ipop/v1/stats   counters
@@ -34,6 +35,10 @@ class StatusController(ControllerBase):
     def __init__(self, req, link, data, **config):
         super().__init__(req, link, data, **config)
         self.app = data[APP_KEY]
+
+    @route("ipop", "/ipop/v1/neighbours", methods=["GET"])
+    def neighbours(self, req, **_):
+        return self.arp(req)
 
     @route("ipop", "/ipop/v1/arp", methods=["GET"])
     def arp(self, req, **_):

@@ -60,11 +60,17 @@ def parse_flow(line):
         "match": ",".join(f for f in fields if not f.startswith("priority=")),
         "actions": actions,
     }
-    if flow["purpose"] == "proxy_arp":
-        ip = re.search(r"\barp_tpa=([\d.]+)", flow["match"])
-        mac = re.search(r"set_field:([0-9a-fA-F:]{17})->arp_sha", actions)
+    if flow["purpose"] in _RESPONDER_FIELDS:
+        address, mac_field = _RESPONDER_FIELDS[flow["purpose"]]
+        ip = re.search(rf"\b{address}=([0-9a-fA-F.:]+)", flow["match"])
+        mac = re.search(rf"set_field:([0-9a-fA-F:]{{17}})->{mac_field}\b", actions)
         flow["ip"], flow["mac"] = ip and ip.group(1), mac and mac.group(1).lower()
     return flow
+
+
+# responder purpose -> (the match field naming its address, the field set to the owner's MAC)
+_RESPONDER_FIELDS = {"proxy_arp": ("arp_tpa", "arp_sha"), "proxy_nd": ("nd_target", "eth_src")}
+_RESPONDER_NAMES = {"proxy_arp": "proxy-ARP", "proxy_nd": "proxy-ND"}
 
 
 def parse_dump_flows(text):
@@ -96,8 +102,9 @@ def _plural(n, word):
 
 
 def _compact(flow):
-    if flow["purpose"] == "proxy_arp" and flow["ip"] and flow["mac"]:
-        line = f"proxy-ARP {flow['ip']} -> {flow['mac']} ({flow['n_packets']} answered)"
+    if flow["purpose"] in _RESPONDER_NAMES and flow["ip"] and flow["mac"]:
+        line = (f"{_RESPONDER_NAMES[flow['purpose']]} {flow['ip']} -> {flow['mac']} "
+                f"({flow['n_packets']} answered)")
         if flow["hard_timeout"]:
             line += f", expires in {max(0, round(flow['hard_timeout'] - flow['duration']))}s"
         return line

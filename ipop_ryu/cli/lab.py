@@ -53,11 +53,11 @@ def check_can_build():
 
 
 def lab_spec(sites=None, hosts_per_site=None, controller="ipop", arp_timeout=300,
-             announce=True):
+             announce=True, ipv6=False):
     from ..lab.topology import mesh, seed_two_sites
     if arp_timeout < 1:
         raise CommandError(f"bad --arp-timeout {arp_timeout}: at least 1 second")
-    kw = dict(controller=controller, arp_timeout=arp_timeout,
+    kw = dict(controller=controller, arp_timeout=arp_timeout, ipv6=ipv6,
               extra_options={} if announce else {"announce": "false"})
     if sites is None:
         if hosts_per_site is not None:
@@ -275,7 +275,7 @@ def find_lab(args):
 
 def cmd_up(args):
     spec = lab_spec(args.sites, args.hosts_per_site, args.controller, args.arp_timeout,
-                    args.announce)
+                    args.announce, args.ipv6)
     _, desc = build(spec, workdir_root(args), args.ryu_manager)
     print(render_map(desc))
 
@@ -524,6 +524,9 @@ def register(sub):
     up.add_argument("--no-announce", dest="announce", action="store_false",
                     help="[ipop] announce = false: the seed's pull mode, hosts learned only "
                          "through relayed requests (default: announced to every peer)")
+    up.add_argument("--ipv6", action="store_true",
+                    help="containers also get IPv6: a link-local address and fd00:3::N "
+                         "(10.0.3.N's N)")
     up.add_argument("--ryu-manager", metavar="PATH",
                     help="the ryu-manager to run (default: this venv's)")
     up.set_defaults(func=cmd_up)

@@ -109,9 +109,16 @@ def render_stats(stats):
                  f"{arp['answered_by_flow']}, by controller {arp['answered_by_controller']}, "
                  f"via peers {arp['answered_via_peers']}; answered for peers "
                  f"{arp['answered_for_peers']}")
+    nd = stats.get("nd")
+    if nd is not None:
+        lines.append(f"ND solicitations    {nd['requests']} punted; answered by controller "
+                     f"{nd['answered_by_controller']}, via peers {nd['answered_via_peers']}; "
+                     f"answered for peers {nd['answered_for_peers']}; DAD probes "
+                     f"{nd['dad_probes']}, defended {nd['dad_defended']}")
     tbl = stats["table"]
     lines.append(f"table               {tbl['entries']} entries ({tbl['local']} local, "
-                 f"{tbl['remote']} remote); learned {tbl['learned']}, expired "
+                 f"{tbl['remote']} remote{'; %d IPv6' % tbl['ipv6'] if tbl.get('ipv6') else ''}"
+                 f"); learned {tbl['learned']}, expired "
                  f"{tbl['expired']}, withdrawn {tbl['withdrawn']}")
     sync = stats.get("sync")
     if sync is not None:
@@ -120,6 +127,7 @@ def render_stats(stats):
                      f"received")
     flows = stats["flows"]
     lines.append(f"flows               {flows['proxy_arp']} proxy-ARP; "
+                 + (f"{flows['proxy_nd']} proxy-ND; " if flows.get("proxy_nd") else "") +
                  f"{flows['flow_mods']} flow-mods sent"
                  + (f"; audits {flows['audits']}, repaired {flows['repaired']}, stale "
                     f"removed {flows['removed_stale']}" if "audits" in flows else ""))
@@ -139,7 +147,7 @@ def render_stats(stats):
 
 
 RENDER = {"arp": render_arp, "peers": render_peers, "stats": render_stats}
-HELP = {"arp": "the learned table: IP, MAC, site, expiry, proxy flow",
+HELP = {"arp": "the learned table (IPv4 and IPv6): IP, MAC, site, expiry, proxy flow",
         "peers": "the peer controllers: state, last heard, messages",
         "stats": "the controller's counters"}
 DESCRIPTION = dict(HELP, arp=HELP["arp"] + ". Fetched a page at a time, to the end. The packets "

@@ -19,10 +19,11 @@ REFRESH_SWEEP = 1.0           # how often local entries are checked for a due re
 
 
 class Announcer:
-    def __init__(self, enabled: bool, arp_timeout: float, members, wallclock):
+    def __init__(self, enabled: bool, arp_timeout: float, members, wallclock,
+                 is_router=lambda ip: False):
         self.enabled = enabled
         self.refresh_after = arp_timeout / 3.0
-        self.members, self.wallclock = members, wallclock
+        self.members, self.wallclock, self.is_router = members, wallclock, is_router
         self.announced: Dict[str, float] = {}    # local ip -> when we last announced it
         self._new: Dict[str, Entry] = {}
         self._gone: Dict[str, None] = {}
@@ -55,7 +56,8 @@ class Announcer:
         out = []
         wall = self.wallclock()
         if self._new:
-            batch = [(e.ip, e.mac, max(0, int(wall - e.seen))) for e in self._new.values()]
+            batch = [(e.ip, e.mac, max(0, int(wall - e.seen)), self.is_router(e.ip))
+                     for e in self._new.values()]
             for bindings in bindings_batches(batch):
                 out += self.members.to_peers("bindings", bindings=bindings)
             for ip in self._new:

@@ -30,7 +30,8 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "peer_hold_time": ("15", "a peer silent this long is down: its entries are withdrawn"),
     "punt_rate": ("100", "ARP packets/s one port may send to the controller (an OpenFlow "
                          "meter per port; 0 = no meter)"),
-    "overlay_subnet": ("", "comma list of CIDRs; when set, addresses outside are never learned"),
+    "overlay_subnet": ("", "comma list of IPv4 and IPv6 CIDRs; addresses of a listed family "
+                           "outside them are never learned"),
     "icc_freshness": ("30", "seconds an ICC datagram's timestamp may differ from our clock "
                             "(replay protection; keep the sites' clocks in sync with NTP)"),
     "switch_address": ("", "the bridge's OpenFlow listener to dial, unix:PATH or tcp:HOST:PORT "
@@ -75,7 +76,8 @@ class Options:
     switch_address: Optional["SwitchAddress"] = None
 
     def in_overlay(self, ip: str) -> bool:
-        return not self.overlay_subnet or ip in self.overlay_subnet
+        """Inside the configured subnets of ip's family (a family none is given for: yes)."""
+        return not self.overlay_subnet.restricts(ip) or ip in self.overlay_subnet
 
     def is_overlay_port(self, name: str) -> bool:
         """`ipop*` is a prefix; other names match exactly (no other wildcard is special)."""

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict
 
-from .addr import ipv4_int
+from .addr import ipv4_int, ipv6_packed
 
 VERSION = 1
 MAGIC = b"IPOP"
@@ -56,6 +56,19 @@ def _ipv4(value):
     return ipv4_int(value) is not None
 
 
+def _ipv6(value):
+    """A canonical IPv6 address (one spelling per address: the table's key)."""
+    return ipv6_packed(value) is not None
+
+
+def _ipv6_or_unspecified(value):
+    return _ipv6(value)          # "::" (a DAD probe's source) is canonical too
+
+
+def _ip(value):
+    return _ipv4(value) or _ipv6(value)
+
+
 def _mac(value):
     return isinstance(value, str) and bool(_MAC_RE.match(value))
 
@@ -79,8 +92,13 @@ SCHEMAS: Dict[str, Dict] = {
     "arp_reply": {"ip": _ipv4, "mac": _mac},
     # liveness; `boot` changes when the sender restarts, so peers resend their entries
     "hello": {"boot": lambda v: isinstance(v, str) and 0 < len(v) <= 32},
-    # `node` owns each [ip, mac(, age)] (a batch of arp_reply claims: sync, announcements); each
-    # binding is checked on its own, so one bad binding drops only itself (see decode)
+    # the IPv6 counterparts (ND): a host at `node` sends an NS for target_ip (sender_ip "::":
+    # a DAD probe, answered only by an owner); `node` owns ip at mac (optional `age`)
+    "nd_request": {"sender_ip": _ipv6_or_unspecified, "sender_mac": _mac, "target_ip": _ipv6},
+    "nd_reply": {"ip": _ipv6, "mac": _mac},     # optional `age`, `router` (true: R flag)
+    # `node` owns each [ip, mac(, age)] (a batch of arp_reply/nd_reply claims, IPv4 and IPv6
+    # mixed: sync, announcements); each binding is checked on its own, so one bad binding (or
+    # an IPv6 one at a controller from before ND) drops only itself (see decode)
     "bindings": {"bindings": lambda v: isinstance(v, list) and 0 < len(v) <= MAX_BINDINGS},
     # "send me your local hosts": answered with bindings batches, then sync_end
     "sync_request": {},
@@ -94,25 +112,37 @@ _CHECKS = {msg_type: tuple({**HEADER, **schema}.items()) for msg_type, schema in
 
 
 def _valid_bindings(items):
-    """(the well-formed [ip, mac, age] as (ip, mac, age) tuples, how many were not). age,
-    seconds since the owner last saw the host, is optional (0)."""
+    """(the well-formed [ip, mac, age(, router)] as (ip, mac, age) tuples, how many were not).
+    age, seconds since the owner last saw the host, is optional (0); router (1: an IPv6
+    router, see _routers) too."""
     good = []
     for item in items:
-        if isinstance(item, list) and 2 <= len(item) <= 3 and _ipv4(item[0]) \
-                and _mac(item[1]) and (len(item) == 2 or _number(item[2])):
-            good.append((item[0], item[1], item[2] if len(item) == 3 else 0))
+        if isinstance(item, list) and 2 <= len(item) <= 4 and _ip(item[0]) \
+                and _mac(item[1]) and (len(item) == 2 or _number(item[2])) \
+                and (len(item) < 4 or type(item[3]) is int and item[3] in (0, 1)):
+            good.append((item[0], item[1], item[2] if len(item) >= 3 else 0))
     return good, len(items) - len(good)
 
 
+def _routers(items) -> set:
+    """The IPv6 addresses of well-formed bindings whose owner is a router."""
+    return {item[0] for item in items if isinstance(item, list) and len(item) == 4
+            and item[3] == 1 and type(item[3]) is int and _ipv6(item[0])}
+
+
 def bindings_batches(bindings, room: int = MAX_DATAGRAM - 240):
-    """Split [(ip, mac) or (ip, mac, age)...] into lists that each fit one datagram (header
-    and signature included: `room` bytes of JSON for the list) and MAX_BINDINGS."""
+    """Split [(ip, mac), (ip, mac, age) or (ip, mac, age, router)...] into lists that each
+    fit one datagram (header and signature included: `room` bytes of JSON for the list) and
+    MAX_BINDINGS."""
     batch, size = [], 2
     for binding in bindings:
-        item = [binding[0], binding[1]] if len(binding) < 3 or not binding[2] else \
-            [binding[0], binding[1], int(binding[2])]
-        length = len(item[0]) + len(item[1]) + 8 + (len(str(item[2])) + 1 if len(item) > 2
-                                                     else 0)      # ["ip","mac",age],
+        if len(binding) > 3 and binding[3]:
+            item = [binding[0], binding[1], int(binding[2]), 1]
+        elif len(binding) < 3 or not binding[2]:
+            item = [binding[0], binding[1]]
+        else:
+            item = [binding[0], binding[1], int(binding[2])]
+        length = len(item[0]) + len(item[1]) + 8 + sum(len(str(v)) + 1 for v in item[2:])
         if batch and (size + length > room or len(batch) == MAX_BINDINGS):
             yield batch
             batch, size = [], 2
@@ -185,13 +215,18 @@ class Codec:
             if name not in body or not valid(body[name]):
                 raise Drop(BAD_FIELD, name)
         fields = {name: body[name] for name in schema}
-        if "age" in body and msg_type == "arp_reply":
+        if "age" in body and msg_type in ("arp_reply", "nd_reply"):
             if not _number(body["age"]):
                 raise Drop(BAD_FIELD, "age")
             fields["age"] = body["age"]
+        if "router" in body and msg_type == "nd_reply":
+            if not isinstance(body["router"], bool):
+                raise Drop(BAD_FIELD, "router")
+            fields["router"] = body["router"]
         if msg_type == "bindings":
             fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
+            fields["routers"] = _routers(body["bindings"]) & {b[0] for b in fields["bindings"]}
         elif msg_type == "withdraw":
-            fields["ips"] = [ip for ip in body["ips"] if _ipv4(ip)]
+            fields["ips"] = [ip for ip in body["ips"] if _ip(ip)]
             fields["invalid"] = len(body["ips"]) - len(fields["ips"])
         return Message(body["type"], body["node"], body["seq"], float(body["ts"]), fields)

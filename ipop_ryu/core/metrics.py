@@ -12,7 +12,12 @@ costs the same at 100,000 learned entries as at ten. Families (each with a `node
     ipop_icc_dropped_total{reason}            ipop_graceful_restart_active (gauge)
     ipop_icc_bindings_invalid_total           ipop_graceful_restart_stale_deleted_total
     ipop_arp_entries{scope} (gauge)           ipop_proxy_arp_flows (gauge)
-    ipop_peer_up{peer} (gauge)
+    ipop_peer_up{peer} (gauge)                ipop_proxy_nd_flows (gauge)
+    ipop_nd_answered_total{by}                ipop_nd_relayed_total
+    ipop_nd_dad_total{outcome}                ipop_neighbour_entries{family} (gauge)
+
+(ipop_arp_entries counts both families, as it did before IPv6; ipop_neighbour_entries
+splits them.)
 
 (icc_not_allowed is reserved and stays 0: it gets a family once something counts it.)
 """
@@ -81,6 +86,19 @@ class SwitchModeCollector:
         yield gauge("ipop_arp_entries", "live learned entries", {
             "local": s["table"]["local"], "remote": s["table"]["remote"]}, "scope")
         yield gauge("ipop_proxy_arp_flows", "proxy-ARP responder flows", flows["proxy_arp"])
+        nd = s["nd"]
+        yield counter("ipop_nd_answered", "IPv6 neighbour solicitations answered, by whom", {
+            "controller": nd["answered_by_controller"], "peers": nd["answered_via_peers"]},
+            "by")
+        yield counter("ipop_nd_relayed", "neighbour solicitations relayed to peers over ICC",
+                      nd["relayed_to_peers"])
+        yield counter("ipop_nd_dad", "duplicate address detection probes seen, and defended "
+                      "for owners at other sites", {"probes": nd["dad_probes"],
+                                                    "defended": nd["dad_defended"]}, "outcome")
+        yield gauge("ipop_proxy_nd_flows", "proxy-ND responder flows", flows["proxy_nd"])
+        ipv6 = s["table"]["ipv6"]
+        yield gauge("ipop_neighbour_entries", "live learned entries by family", {
+            "ipv4": s["table"]["entries"] - ipv6, "ipv6": ipv6}, "family")
         yield gauge("ipop_peer_up", "1 if the peer is up", {
             peer["name"]: 1 if peer["state"] == "up" else 0
             for peer in status.peers(self.core)}, "peer")

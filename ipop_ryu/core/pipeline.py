@@ -15,26 +15,38 @@
     table 6 PUNT       to the controller through a per-port OpenFlow meter, so one host's ARP
                        storm cannot starve the controller for the others (the meter drops only
                        the controller's copy: the datapath has delivered the frame already)
+    table 7 ND_ANSWER  the second half of a proxy-ND answer (pipeline_nd.py): OVS sets nd_tll
+                       only in a flow whose match says icmpv6_type=136, so the responder in
+                       ARP rewrites the NS into an NA and this table fills in the owner's MAC
+
+Table ARP holds both neighbour-resolution families: ARP (here) and IPv6 ND (pipeline_nd.py,
+the same shapes: local multicast NS/NA delivered locally with a copy to PUNT, multicast ND
+from the overlay dropped, responders for learned remote addresses, relay catch flows).
 
 The datapath does what it can, the controller supplies knowledge: with the controller gone,
 hosts of one site still resolve each other, learned remote hosts are still answered (until
 their entry's timeout) and established traffic keeps flowing.
 
-Cookie layout (64 bits): 0x4950 ("IP") | purpose (8 bits) << 32 | IPv4 address for the
-per-address flows, so `ovs-ofctl dump-flows br0 cookie=0x4950000400000000/0xffffffff00000000`
-lists every proxy-ARP responder and `cookie=0x495000040a000307/-1` the one for 10.0.3.7.
+Cookie layout (64 bits): 0x4950 ("IP") | purpose (8 bits) << 32 | subject (32 bits). The
+subject of an IPv4 flow is the address, so `ovs-ofctl dump-flows br0
+cookie=0x4950000400000000/0xffffffff00000000` lists every proxy-ARP responder and
+`cookie=0x495000040a000307/-1` the one for 10.0.3.7. An IPv6 address does not fit: its
+subject is CRC-32 of its 16 bytes (`v6_subject`), and where two learned addresses collide the
+later one takes the next free value (pipeline_nd.Subjects), so the cookie of an IPv6 flow is
+only a hint and its match (`nd_target=...`) the truth. Per-port flows carry the port number.
 """
 import socket
+import zlib
 from typing import Iterable, List
 
-from .addr import ipv4_int
+from .addr import ipv4_int, ipv6_packed
 from .arp import BROADCAST_MAC, ETH_TYPE_ARP, ARP_REPLY, ARP_REQUEST, UNSPECIFIED_IP
 from .intents import (CONTROLLER, IN_PORT, DeleteFlows, DeleteMeter, Flow, Learn, Meter, Move,
                       Output, PacketOut, Resubmit, SetField, flow)
 
-CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD, PUNT = range(7)
+CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD, PUNT, ND_ANSWER = range(8)
 TABLE_NAMES = {CLASSIFY: "classify", ARP: "arp", LEARN: "learn", FWD_ANY: "fwd_any",
-               FWD_LOCAL: "fwd_local", FLOOD: "flood", PUNT: "punt"}
+               FWD_LOCAL: "fwd_local", FLOOD: "flood", PUNT: "punt", ND_ANSWER: "nd_answer"}
 
 # metadata written in CLASSIFY: where the frame entered the bridge
 FROM_LOCAL, FROM_OVERLAY = 1, 2
@@ -61,13 +73,31 @@ PURPOSES = {
     "punt_meter": (0x0A, "ARP punt through the port's meter"),
     "relay_reply": (0x0B, "local ARP replies to a host of another site whose requests are "
                           "replayed here: to the controller only (answers cross as ICC)"),
+    "nd_punt": (0x0C, "local NS/NA delivered by the datapath, a copy to the controller"),
+    "overlay_nd_drop": (0x0D, "multicast NS/NA from the overlay dropped"),
+    "proxy_nd": (0x0E, "proxy-ND responder: an NS answered with an NA in the datapath"),
+    "nd_answer": (0x0F, "proxy-ND answer: the owner's MAC as target link-layer address"),
+    "nd_relay_reply": (0x10, "owner's NA to an NS replayed for another site: to the "
+                             "controller only (it goes there as ICC)"),
 }
-TRANSIENT = ("learned_mac", "relay_reply")     # not audited: OVS or a timeout removes them
+TRANSIENT = ("learned_mac", "relay_reply", "nd_relay_reply")   # not audited: OVS or a
+                                                               # timeout removes them
+KEYED = ("proxy_arp", "proxy_arp_guard", "proxy_nd")           # one flow per learned address
 
 
-def cookie(purpose: str, ip: str = None, port: int = 0) -> int:
-    """Our cookie for purpose; per-address flows carry the IPv4 address, per-port ones the port."""
-    low = ipv4_int(ip) if ip else port
+def v6_subject(ip: str) -> int:
+    """The cookie subject an IPv6 address gets unless it collides (see pipeline_nd)."""
+    packed = ipv6_packed(ip)
+    if packed is None:
+        raise ValueError(f"not an IPv6 address: {ip!r}")
+    return zlib.crc32(packed)
+
+
+def cookie(purpose: str, ip: str = None, port: int = 0, low: int = None) -> int:
+    """Our cookie for purpose; per-address flows carry the IPv4 address (an IPv6 one its
+    v6_subject, or the `low` it was given), per-port ones the port."""
+    if low is None:
+        low = (ipv4_int(ip) if "." in ip else v6_subject(ip)) if ip else port
     if low is None:
         raise ValueError(f"not an IPv4 address: {ip!r}")
     return COOKIE_TAG | PURPOSES[purpose][0] << 32 | low
@@ -101,7 +131,7 @@ SHARED_METER = 65000          # ports without a meter of their own (port numbers
 def base_flows(punt_rate: int = 0) -> List[Flow]:
     """Everything that does not depend on ports or learned addresses."""
     arp, bcast = {"eth_type": ETH_TYPE_ARP}, {"eth_dst": BROADCAST_MAC}
-    learn = _learn_local_frame()
+    learn = learn_local_frame()
     default = cookie("default")
     local_arp = {**_from(FROM_LOCAL), **arp}
     return [
@@ -130,12 +160,13 @@ def base_flows(punt_rate: int = 0) -> List[Flow]:
         flow(LEARN, 0, default),
         flow(FWD_ANY, 0, default, goto=FLOOD),
         flow(FLOOD, 0, default),
+        flow(ND_ANSWER, 0, default),
         flow(PUNT, 0, default, {}, [TO_CONTROLLER],
              meter=SHARED_METER if punt_rate else None),
     ]
 
 
-def _learn_local_frame() -> list:
+def learn_local_frame() -> list:
     """Where a frame from a local port came from, for FWD_ANY and FWD_LOCAL."""
     return [Learn(table, PRIO_PORT, cookie("learned_mac"), LEARNED_MAC_IDLE_TIMEOUT)
             for table in (FWD_ANY, FWD_LOCAL)]
@@ -254,17 +285,18 @@ def install_relay_reply_punt(requester_ip: str, requester_mac: str, hard_timeout
 
 def for_one_write(intents: list) -> list:
     """The intents of a batch of events in the order one write should carry them: the
-    relay_reply flows first (each must be in before the replay it catches the answer to),
+    relay_reply and nd_relay_reply flows first (each must be in before the replay it catches
+    the answer to),
     then the packet-outs (answers and replays wait for no flow-mod), then the rest in order.
     The catch flows form one run, which goes into OVS as one bundle."""
     def rank(intent):
-        if isinstance(intent, Flow) and intent.cookie & PURPOSE_MASK == _RELAY_REPLY_PURPOSE:
+        if isinstance(intent, Flow) and intent.cookie & PURPOSE_MASK in _CATCH_PURPOSES:
             return 0
         return 1 if isinstance(intent, PacketOut) else 2
     return sorted(intents, key=rank)      # stable: each group keeps its order
 
 
-_RELAY_REPLY_PURPOSE = cookie("relay_reply") & PURPOSE_MASK
+_CATCH_PURPOSES = frozenset(cookie(p) & PURPOSE_MASK for p in ("relay_reply", "nd_relay_reply"))
 
 
 def delete_arp_responder(ip: str) -> List[DeleteFlows]:

@@ -10,7 +10,7 @@ come from what the table and the counters keep.
 import re
 from typing import Callable, Mapping, Optional, Tuple
 
-from .addr import ipv4_int
+from .addr import ip_key
 from .icc import DROP_REASONS, SCHEMAS
 
 PAGE_LIMIT = 1000             # rows per page unless asked otherwise
@@ -27,7 +27,8 @@ class BadParameter(ValueError):
 
 
 def page_args(params: Mapping[str, str]) -> Tuple[Optional[str], int]:
-    """(after, limit) from the query parameters of `GET /ipop/v1/arp`; raises BadParameter.
+    """(after, limit) from the query parameters of `GET /ipop/v1/arp` (or its other name
+    `/ipop/v1/neighbours`: one table, IPv4 then IPv6); raises BadParameter.
     Parameters it does not know are ignored."""
     limit = params.get("limit")
     if limit is None:
@@ -38,9 +39,10 @@ def page_args(params: Mapping[str, str]) -> Tuple[Optional[str], int]:
         raise BadParameter("limit", f"must be a whole number from 1 to {PAGE_LIMIT_MAX}, "
                                     f"not {limit!r}")
     after = params.get("after")
-    if after is not None and ipv4_int(after) is None:
-        raise BadParameter("after", f"must be an IPv4 address (the last one of the previous "
-                                    f"page), not {after!r}")
+    if after is not None and ip_key(after) is None:
+        raise BadParameter("after", f"must be an IPv4 or IPv6 address in its usual (RFC 5952) "
+                                    f"form (the last one of the previous page), not "
+                                    f"{after!r}")
     return after, limit
 
 
@@ -66,7 +68,8 @@ def arp_page(core, after: Optional[str] = None, limit: int = PAGE_LIMIT,
 
 def _row(core, entry, now: float) -> dict:
     return {
-        "ip": entry.ip, "mac": entry.mac, "node": entry.node, "local": entry.local,
+        "ip": entry.ip, "family": "ipv6" if ":" in entry.ip else "ipv4", "mac": entry.mac,
+        "node": entry.node, "local": entry.local,
         "port": core.ports.get(entry.port) if entry.local else None,
         "age": round(now - entry.learned_at, 2),
         "expires_in": round(entry.expires_in(now), 1),
@@ -88,13 +91,26 @@ def peers(core) -> list:
     } for state in core.peers]
 
 
-def responder_count(core) -> int:
-    """Proxy-ARP responders the bridge should hold: remote hosts, or every host without ICC
-    (a one-site switch answers for its own hosts)."""
-    count = getattr(core, "responder_count", None)
-    if count is not None:
-        return count()
+def responder_count(core, family: str = "arp") -> int:
+    """Proxy-ARP (or -ND) responders the bridge should hold: remote hosts, or every host
+    without ICC (a one-site switch answers for its own hosts)."""
+    neighbours = getattr(core, "neighbours", None)
+    if neighbours is not None:
+        return sum(len(f.responders) for f in neighbours.families if f.name == family)
+    if family != "arp":
+        return 0
     return core.table.remote_count if core.options.icc else len(core.table)
+
+
+def _resolution(s, family: str) -> dict:
+    """The counters of one family (ARP: `arp_...`, ND: `nd_...`)."""
+    names = ("requests", "answered_by_flow", "answered_by_controller", "answered_via_peers",
+             "answered_for_peers", "relayed_to_peers", "relay_retries",
+             "relay_retries_skipped", "replayed_locally",
+             "relayed_to_arrived_peers",      # asked again when a peer came up
+             "caught_forwarded")              # caught replies that answered no relay
+    keys = {"requests": "request", "relayed_to_arrived_peers": "relayed_to_arrived_peer"}
+    return {name: s[f"{family}_{keys.get(name, name)}"] for name in names}
 
 
 def stats(core) -> dict:
@@ -105,19 +121,11 @@ def stats(core) -> dict:
         "node_id": core.node_id,
         "uptime": round(core.clock() - core.started, 1),
         "packet_in": s["packet_in"],
-        "arp": {
-            "requests": s["arp_request"],
-            "answered_by_flow": s["arp_answered_by_flow"],
-            "answered_by_controller": s["arp_answered_by_controller"],
-            "answered_via_peers": s["arp_answered_via_peers"],
-            "answered_for_peers": s["arp_answered_for_peers"],
-            "relayed_to_peers": s["arp_relayed_to_peers"],
-            "relay_retries": s["arp_relay_retries"],
-            "relay_retries_skipped": s["arp_relay_retries_skipped"],   # over the resend budget
-            "replayed_locally": s["arp_replayed_locally"],
-            "relayed_to_arrived_peers": s["arp_relayed_to_arrived_peer"],  # asked on peer up
-            "caught_forwarded": s["arp_caught_forwarded"],  # caught replies answering no relay
-        },
+        "arp": _resolution(s, "arp"),
+        # ND: the same counters (answered_by_flow is not polled yet: `ipop-ryu flows`), and
+        # DAD probes seen and defended for owners at other sites
+        "nd": {**_resolution(s, "nd"), "dad_probes": s["nd_dad_probes"],
+               "dad_defended": s["nd_dad_defended"]},
         "icc": {
             "sent": {t: s["icc_sent." + t] for t in SCHEMAS},
             "received": {t: s["icc_received." + t] for t in SCHEMAS},
@@ -128,6 +136,7 @@ def stats(core) -> dict:
         },
         "table": {
             "entries": len(table), "local": table.local_count, "remote": table.remote_count,
+            "ipv6": getattr(table, "ipv6_count", 0),
             "learned": s["entries_learned"], "expired": s["entries_expired"],
             "withdrawn": s["entries_withdrawn"], "not_learned": s["not_learned"],
             "moves": s["host_moved"], "conflicts": s["host_conflict"],
@@ -141,6 +150,7 @@ def stats(core) -> dict:
                  "ends_received": s["sync_ends_received"], "started": s["syncs_started"],
                  "incomplete": s["sync_incomplete"]},
         "flows": {"flow_mods": s["flow_mods"], "proxy_arp": responder_count(core),
+                  "proxy_nd": responder_count(core, "nd"),
                   "audits": s["flows_audits"], "repaired": s["flows_repaired"],
                   "removed_stale": s["flows_removed_stale"],
                   "reinstalled": s["flows_reinstalled"], "stale_held": s["flows_stale_held"],

@@ -1,10 +1,11 @@
 """Switch mode for one bridge: events in, intents out. Wires the concerns together.
 
     ports.py       which ports are local and which lead to other sites
-    neighbours.py  the learned table; ARP answered, relayed, replayed; moves and conflicts
+    neighbours.py  the learned table; ARP and ND answered, relayed, replayed; moves,
+                   conflicts, DAD (family.py, family_nd.py: what differs; relay.py)
     membership.py  peers over ICC: checks, liveness, syncs, graceful restart
     reconcile.py   what the bridge should hold, audited at a cost that follows what differs
-    pipeline.py    the flows themselves, one builder per purpose
+    pipeline.py    the flows themselves, one builder per purpose (pipeline_nd.py: ND's)
 
 Every public method returns the list of intents to carry out; nothing here touches a socket or
 a switch, so it is tested with plain function calls.
@@ -14,7 +15,7 @@ import time
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from . import pipeline
+from . import pipeline, pipeline_nd
 from .config import Options
 from .intents import DeleteFlows, Flow, Meter
 from .membership import Membership
@@ -46,8 +47,7 @@ class SwitchMode:
         self.reconciler = Reconciler(self.stats)
         self.reconciler.hold_deletes = self.members.graceful.active
         self.reconciler.sources.update(self.neighbours.flow_sources())
-        self._handlers = {"arp_request": self.neighbours.icc_arp_request,
-                          "arp_reply": self.neighbours.icc_arp_reply,
+        self._handlers = {**self.neighbours.handlers,
                           "bindings": self.neighbours.icc_bindings,
                           "withdraw": self.neighbours.icc_withdraw}
         self._summary = Every(SUMMARY_INTERVAL, clock() + SUMMARY_INTERVAL)
@@ -65,7 +65,7 @@ class SwitchMode:
         return self.neighbours.proxied(entry)
 
     def responder_count(self) -> int:
-        return len(self.neighbours.responders)
+        return self.neighbours.responder_count()
 
     def entries(self) -> List[Entry]:
         return self.table.entries(self.clock())
@@ -74,6 +74,7 @@ class SwitchMode:
     def _static_flows(self) -> list:
         rate = self.options.punt_rate
         out = pipeline.punt_meters(rate) + pipeline.base_flows(rate)
+        out += pipeline_nd.base_flows(pipeline.learn_local_frame())
         out += [pipeline.classify_overlay_port(p) for p in self.bridge.overlay]
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
         for port in self.bridge.local:
@@ -86,7 +87,7 @@ class SwitchMode:
             if isinstance(f, Flow):
                 by_purpose.setdefault(pipeline.purpose_of(f.cookie), []).append(f)
         for purpose in pipeline.PURPOSES:
-            if purpose not in pipeline.TRANSIENT + ("proxy_arp", "proxy_arp_guard"):
+            if purpose not in pipeline.TRANSIENT + pipeline.KEYED:
                 self.reconciler.sources[purpose] = StaticSource(by_purpose.get(purpose, ()))
 
     def switch_connected(self, ports: Dict[int, str]) -> list:

@@ -1,4 +1,5 @@
-"""The learned table: IP -> MAC, owning site (node) and port, with aging.
+"""The learned table: IP -> MAC, owning site (node) and port, with aging; one table for both
+families (IPv4 from ARP, IPv6 from ND), listed in one order: IPv4 first, then IPv6.
 
 Every operation costs in proportion to what changes, not to the table's size (100,000 entries
 is an ordinary overlay): expiry comes off a heap, per-node and local/remote counts are kept as
@@ -6,13 +7,12 @@ entries come and go, withdrawal of a node walks only that node's addresses, and 
 order that listings page through is built only when a listing asks after a change.
 """
 import heapq
-import socket
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
-from .addr import ipv4_int
+from .addr import V6_KEY_BASE, ip_key, ip_of_key
 
 
 @dataclass(frozen=True, slots=True)        # slots: about 100 bytes less per entry
@@ -26,7 +26,7 @@ class Entry:
     refreshed_at: float
     expires_at: float
     seen: float = 0.0         # wall-clock time the owning site last vouched for it (claims)
-    key: int = 0              # sort key: the address as an integer
+    key: int = 0              # sort key: the address as an integer (see addr.ip_key)
 
     def expires_in(self, now: float) -> float:
         return max(0.0, self.expires_at - now)
@@ -37,12 +37,11 @@ NEW, REFRESHED, CHANGED = "new", "refreshed", "changed"
 
 
 def sort_key(ip: str) -> int:
-    value = ipv4_int(ip)
+    value = ip_key(ip)
     return value if value is not None else 0
 
 
-def ip_of_key(key: int) -> str:
-    return socket.inet_ntoa(key.to_bytes(4, "big"))
+__all__ = ["Entry", "ArpTable", "sort_key", "ip_of_key", "NEW", "REFRESHED", "CHANGED"]
 
 
 class ArpTable:
@@ -53,6 +52,7 @@ class ArpTable:
         self._expiry: List[Tuple[float, str]] = []     # (expires_at, ip); stale ones skipped
         self._by_node: Dict[str, Set[str]] = {}
         self.local_count = 0
+        self.ipv6_count = 0                             # entries of the ND family
         self._order: Optional[List[int]] = None         # sort keys, None after a change
 
     def __len__(self):
@@ -135,6 +135,7 @@ class ArpTable:
         old = self._entries.get(new.ip)
         if old is None:
             self._order = None
+            self.ipv6_count += new.key >= V6_KEY_BASE
         elif old.node != new.node or old.local != new.local:
             self._unindex(old)
         if old is None or old.node != new.node or old.local != new.local:
@@ -160,6 +161,7 @@ class ArpTable:
         if entry is not None:
             self._unindex(entry)
             self._order = None
+            self.ipv6_count -= entry.key >= V6_KEY_BASE
         return entry
 
     def expire(self, now: float) -> List[Entry]:

@@ -22,7 +22,7 @@ from typing import Optional
 from ..cli.bridge import controller_clauses
 from . import netns
 from .ovs import DAEMONS, OvsInstance, dialed_by_controller
-from .topology import host_mac, underlay_ip, vni
+from .topology import host_ipv6, host_mac, underlay_ip, vni
 from .traffic import Capture
 
 WORKDIR_ROOT = "/tmp/ipop-ryu-lab"
@@ -46,6 +46,7 @@ class Host:
     mac: str
     port: str  # OVS port (site-side veth) name
     lab: "Lab" = field(repr=False)
+    ip6: str = ""  # fd00:3::N when the lab has IPv6 (its link-local comes from the MAC)
 
     def exec(self, argv, **kw):
         return self.lab.exec(self.ns, argv, **kw)
@@ -123,7 +124,8 @@ class Lab:
                     rundir, LISTENER.format(bridge=site.bridge))
             for h in s.hosts:
                 host = Host(name=h.name, site=s.name, ns=f"{ns}-{h.name}", ip=h.ip,
-                            mac=host_mac(h.ip), port=h.name, lab=self)
+                            mac=host_mac(h.ip), port=h.name, lab=self,
+                            ip6=host_ipv6(h.ip) if spec.ipv6 else "")
                 site.hosts[h.name] = self.hosts[h.name] = host
             self.sites[s.name] = site
 
@@ -202,10 +204,10 @@ class Lab:
 
     # --- building ---------------------------------------------------------------------------
 
-    def _new_ns(self, name):
+    def _new_ns(self, name, ipv6=False):
         netns.create(name)
-        netns.sysctl(name, net__ipv6__conf__all__disable_ipv6=1,
-                     net__ipv6__conf__default__disable_ipv6=1)
+        netns.sysctl(name, net__ipv6__conf__all__disable_ipv6=int(not ipv6),
+                     net__ipv6__conf__default__disable_ipv6=int(not ipv6))
         netns.configure(name, "lo")
 
     def _build_network(self):
@@ -219,9 +221,11 @@ class Lab:
             netns.configure(site.ns, "ul0", address=site.underlay_ip)
             netns.configure(ul, f"ul-{site.name}", master="br-ul")
             for host in site.hosts.values():
-                self._new_ns(host.ns)
+                self._new_ns(host.ns, ipv6=bool(host.ip6))
                 netns.add_veth(host.ns, "eth0", site.ns, host.port)
                 netns.configure(host.ns, "eth0", address=host.ip, mac=host.mac, mtu=MTU)
+                if host.ip6:    # no DAD at build time: nothing is there to answer it yet
+                    netns.add_address(host.ns, "eth0", host.ip6, 64, nodad=True)
                 netns.configure(site.ns, host.port, mtu=MTU)
                 # The userspace datapath forwards partial checksums as they are: make the
                 # container compute them (this also turns TSO off).

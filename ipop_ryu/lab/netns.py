@@ -107,6 +107,14 @@ def configure(ns, ifname, address=None, prefixlen=24, mac=None, mtu=None, master
             ipr.link("set", index=idx, state="up")
 
 
+def add_address(ns, ifname, address, prefixlen, nodad=False):
+    """Add an address (IPv6: nodad skips duplicate address detection)."""
+    with IPRoute(netns=ns) as ipr:
+        flags = 0x02 if nodad else 0      # IFA_F_NODAD
+        ipr.addr("add", index=_index(ipr, ifname), address=address, prefixlen=prefixlen,
+                 flags=flags)
+
+
 def link_names(ns):
     with IPRoute(netns=ns) as ipr:
         return [link.get("ifname") for link in ipr.get_links()]

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 CONTROLLERS = ("ipop", "simple_switch_13", "normal")
 CONTAINER_NET = ipaddress.ip_network("10.0.3.0/24")
+CONTAINER_NET6 = ipaddress.ip_network("fd00:3::/64")    # with LabSpec(ipv6=True)
 
 
 @dataclass
@@ -25,6 +26,7 @@ class LabSpec:
     controller: str = "ipop"
     arp_timeout: int = 300
     extra_options: dict = field(default_factory=dict)  # extra [ipop] options for site.conf
+    ipv6: bool = False  # containers get IPv6: link-local and fd00:3::N (see host_ipv6)
 
     def validate(self):
         if self.controller not in CONTROLLERS:
@@ -69,6 +71,12 @@ def mesh(n_sites, hosts_per_site, controller="ipop", **kw):
         sites.append(SiteSpec(string.ascii_uppercase[i],
                               [HostSpec(f"h{n}", f"10.0.3.{n}") for n in numbers]))
     return LabSpec(sites, controller=controller, **kw)
+
+
+def host_ipv6(ip):
+    """The container's global IPv6 address with LabSpec(ipv6=True): 10.0.3.N -> fd00:3::N
+    (N's decimal digits read as hex, so it looks the same)."""
+    return f"fd00:3::{ip.rsplit('.', 1)[1]}"
 
 
 def host_mac(ip):

@@ -1,13 +1,36 @@
 """Translate core intents into Ryu OpenFlow 1.3 messages for one datapath."""
 import struct
 
+from ryu.lib import type_desc
 from ryu.ofproto import ofproto_v1_3 as ofp
 from ryu.ofproto import ofproto_v1_3_parser as parser
+from ryu.ofproto import oxm_fields
 
 from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, DeleteMeter,
                                    Flow, Learn, Meter, Move, Output, PacketOut,
                                    RequestAggregateStats, RequestFlowStats, Resubmit, SetField)
 from ipop_ryu.ofp.templates import XID_OFFSET, FlowModTemplates
+
+
+class _EricssonOxm(oxm_fields._OxmClass):
+    """OXM class 0x1000 (OVS's ERICOXM_OF_), a plain 32-bit OXM header like NXM's."""
+    _class = 0x1000
+
+
+def _register_nd_fields():
+    """OVS's ND flags word and option type (ERICOXM_OF_ICMPV6_ND_RESERVED 1 and
+    ERICOXM_OF_ICMPV6_ND_OPTIONS_TYPE 2, OVS >= 2.11), which Ryu 4.34 does not know: a
+    proxy-ND responder sets both to turn an NS into an NA."""
+    known = {field.name for field in ofp.oxm_types}
+    extra = [_EricssonOxm("nd_reserved", 1, type_desc.Int4),
+             _EricssonOxm("nd_options_type", 2, type_desc.Int1)]
+    extra = [field for field in extra if field.name not in known]
+    if extra:
+        ofp.oxm_types.extend(extra)
+        oxm_fields.generate(ofp.__name__)
+
+
+_register_nd_fields()
 
 RESERVED_PORTS = {IN_PORT: ofp.OFPP_IN_PORT, CONTROLLER: ofp.OFPP_CONTROLLER,
                   TABLE: ofp.OFPP_TABLE, ALL: ofp.OFPP_ALL}

@@ -2,7 +2,8 @@
 
 This module owns the template cache behind `ryu13.to_wire` for Flow and DeleteFlows intents.
 A shape is the intent with its variable parts taken out: the cookie, the timeouts, and every
-match or set-field value that is an IPv4 dotted quad or a MAC string. Everything else (table,
+match or set-field value that is an IPv4 dotted quad, a canonical IPv6 address or a MAC
+string. Everything else (table,
 priority, goto, metadata, meter, ports, the other actions) is part of the shape. Two ARP
 responders differ only in variable parts, so the second costs a bytearray copy and a few
 slice assignments instead of Ryu's objects and serialize() (~20x cheaper).
@@ -17,6 +18,7 @@ import socket
 import struct
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ipop_ryu.core.addr import ipv6_packed
 from ipop_ryu.core.intents import DeleteFlows, Flow, Move, Output, Resubmit, SetField
 
 # ofp_flow_mod: ofp_header (8 bytes, xid at 4), cookie (8) at 8, cookie_mask (8), table_id,
@@ -45,23 +47,26 @@ class _Slot:
         return f"<{self.name}>"
 
 
-IPV4_SLOT, MAC_SLOT = _Slot("ipv4"), _Slot("mac")
+IPV4_SLOT, MAC_SLOT, IPV6_SLOT = _Slot("ipv4"), _Slot("mac"), _Slot("ipv6")
 _ODD = _Slot("odd")     # looks like an address but does not parse strictly: Ryu decides
 
 # Two sentinel families (documentation ranges, locally administered MACs): if a shape's fixed
 # bytes happen to contain one family's sentinel, the other is tried before giving up.
 _SENTINELS = ({4: lambda n: socket.inet_ntoa(bytes((198, 51, 100, 101 + n))),
-               6: lambda n: bytes((0x0e, 0x5e, 0x17, 0xc0, 0xde, 0x41 + n)).hex(":")},
+               6: lambda n: bytes((0x0e, 0x5e, 0x17, 0xc0, 0xde, 0x41 + n)).hex(":"),
+               16: lambda n: f"2001:db8:5e17:c0de:e5e1:7c0d:ea5e:{0x4100 + n:x}"},
               {4: lambda n: socket.inet_ntoa(bytes((203, 0, 113, 101 + n))),
-               6: lambda n: bytes((0x0a, 0xa1, 0xb2, 0xc3, 0xd4, 0x41 + n)).hex(":")})
+               6: lambda n: bytes((0x0a, 0xa1, 0xb2, 0xc3, 0xd4, 0x41 + n)).hex(":"),
+               16: lambda n: f"2001:db8:aa1:b2c3:d4e5:f607:1829:{0x3a00 + n:x}"})
 
 _Template = Tuple[bytes, Tuple[int, ...]]       # bytes (xid 0), offset of each slot
 _MISSING = object()
 
 
 def _variable(value, raws: List[bytes]):
-    """IPV4_SLOT or MAC_SLOT (its packed bytes appended to raws) when value is a plain IPv4
-    or MAC string; _ODD when it only looks like one; None for anything else."""
+    """IPV4_SLOT, IPV6_SLOT or MAC_SLOT (its packed bytes appended to raws) when value is a
+    plain IPv4, canonical IPv6 or MAC string; _ODD when it only looks like one; None for
+    anything else."""
     if type(value) is not str:
         return None
     if len(value) == 17 and value[2::3] == ":::::":
@@ -79,6 +84,12 @@ def _variable(value, raws: List[bytes]):
         except OSError:
             return _ODD
         return IPV4_SLOT
+    if ":" in value:
+        packed = ipv6_packed(value)
+        if packed is None:      # another spelling, a zone: Ryu reads those its own way
+            return _ODD
+        raws.append(packed)
+        return IPV6_SLOT
     return None
 
 
@@ -181,8 +192,11 @@ def _patched(data: bytes, offsets, intent, raws) -> bytearray:
 
 
 def _pack(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", "")) if ":" in text \
-        else socket.inet_pton(socket.AF_INET, text)
+    if "." in text:
+        return socket.inet_pton(socket.AF_INET, text)
+    if len(text) == 17 and text[2::3] == ":::::":
+        return bytes.fromhex(text.replace(":", ""))
+    return socket.inet_pton(socket.AF_INET6, text)
 
 
 def _with_values(intent, texts: List[str]):

@@ -69,15 +69,18 @@ def peer_states(site):
     return {p["name"]: p["state"] for p in rest(site, "/ipop/v1/peers")}
 
 
-def add_host(lab, site_name, name, ip, mac):
-    """Plug a new container into a running lab's site (a host that arrives or moves)."""
+def add_host(lab, site_name, name, ip, mac, ip6=""):
+    """Plug a new container into a running lab's site (a host that arrives or moves); with
+    ip6, with IPv6 (that address without DAD, and a link-local one from the MAC)."""
     from ipop_ryu.lab import netns
     from ipop_ryu.lab.lab import MTU, Host
     site = lab.sites[site_name]
-    host = Host(name, site_name, f"{site.ns}-{name}", ip, mac, name, lab)
-    lab._new_ns(host.ns)                  # named under the lab's suffix: down() removes it
+    host = Host(name, site_name, f"{site.ns}-{name}", ip, mac, name, lab, ip6=ip6)
+    lab._new_ns(host.ns, ipv6=bool(ip6))  # named under the lab's suffix: down() removes it
     netns.add_veth(host.ns, "eth0", site.ns, host.port)
     netns.configure(host.ns, "eth0", address=ip, mac=mac, mtu=MTU)
+    if ip6:
+        netns.add_address(host.ns, "eth0", ip6, 64, nodad=True)
     netns.configure(site.ns, host.port, mtu=MTU)
     lab.exec(host.ns, ["ethtool", "-K", "eth0", "tx", "off"])
     site.vsctl("add-port", site.bridge, host.port)

@@ -4,24 +4,58 @@ where it comes out and how it was rewritten (as FAUCET's clib/fakeoftable.py doe
 Models what the pipeline uses: priority lookup per table (a tie is an error: an ambiguous
 pipeline), exact and (value, mask) matches, apply-actions in order (Output with OVS's rule that
 a frame never leaves by its in_port unless sent to IN_PORT, SetField, Move, Learn, Resubmit),
-meters (recorded, never dropping), write-metadata and goto-table. Not modelled: timeouts,
+meters (recorded, never dropping), write-metadata and goto-table; MACs match under masks.
+OVS's prerequisite for writing nd_tll is enforced: the writing flow's own match must say
+icmpv6_type=136 (a set_field to 136 earlier in the same flow does not count), and an ND field
+is matched or written only by a flow whose match names the ND type. Not modelled: timeouts,
 counters, groups, vlan, buffering.
 """
-from ipop_ryu.core import arp
+from ipop_ryu.core import arp, nd
 from ipop_ryu.core.intents import (CONTROLLER, IN_PORT, TABLE, DeleteFlows, Flow, Learn, Move,
                                    Output, Resubmit, SetField, flow)
 
 from .fakeswitch import FakeSwitch
 
 
+ND_FIELDS = ("ipv6_nd_target", "ipv6_nd_sll", "ipv6_nd_tll", "nd_reserved", "nd_options_type")
+
+
 def frame(data: bytes) -> dict:
-    """An Ethernet/ARP frame as the fields the pipeline matches on."""
+    """An Ethernet/ARP or Ethernet/IPv6 ND frame as the fields the pipeline matches on."""
     parsed = arp.parse(data)
     if parsed is None:
-        raise ValueError("only ARP frames are modelled")
+        found = nd.parse(data)
+        if found is None:
+            raise ValueError("only ARP and ND frames are modelled")
+        return nd_fields(found)
     return {"eth_src": parsed.eth_src, "eth_dst": parsed.eth_dst, "eth_type": arp.ETH_TYPE_ARP,
             "arp_op": parsed.op, "arp_sha": parsed.sha, "arp_spa": parsed.spa,
             "arp_tha": parsed.tha, "arp_tpa": parsed.tpa}
+
+
+def nd_fields(found: nd.NdFrame) -> dict:
+    """As OVS extracts an NS or NA: an absent link-layer option reads as all zeros; the
+    option's type and the flags word are the Nicira nd_options_type and nd_reserved."""
+    lladdr = found.lladdr or "00:00:00:00:00:00"
+    return {"eth_src": found.eth_src, "eth_dst": found.eth_dst, "eth_type": nd.ETH_TYPE_IPV6,
+            "ip_proto": nd.ICMPV6, "ipv6_src": found.src, "ipv6_dst": found.dst,
+            "icmpv6_type": found.type, "ipv6_nd_target": found.target,
+            "ipv6_nd_sll": lladdr if found.type == nd.NS else "00:00:00:00:00:00",
+            "ipv6_nd_tll": lladdr if found.type == nd.NA else "00:00:00:00:00:00",
+            "nd_reserved": found.flags << 24,
+            "nd_options_type": (nd.OPT_SLLA if found.type == nd.NS else nd.OPT_TLLA)
+            if found.lladdr else 0}
+
+
+def to_nd_frame(packet: dict) -> nd.NdFrame:
+    """The NdFrame a packet (as it left the fake table) would be on the wire."""
+    kind, option = packet["icmpv6_type"], packet["nd_options_type"]
+    lladdr = {nd.OPT_SLLA: packet["ipv6_nd_sll"], nd.OPT_TLLA: packet["ipv6_nd_tll"]}.get(option)
+    if option and (option == nd.OPT_SLLA) != (kind == nd.NS):
+        raise AssertionError(f"an ICMPv6 type {kind} with link-layer option {option}")
+    return nd.NdFrame(packet["eth_src"], packet["eth_dst"], packet["ipv6_src"],
+                      packet["ipv6_dst"], kind, packet["ipv6_nd_target"], lladdr,
+                      packet["nd_reserved"] >> 24)
 
 
 def ethernet(src: str, dst: str, eth_type: int = 0x0800) -> dict:
@@ -74,14 +108,14 @@ class FakeOFTable(FakeSwitch):
         if rule.meter is not None:
             packet["_meter"] = rule.meter
         for action in rule.actions:
-            self._act(action, packet, out, depth)
+            self._act(rule, action, packet, out, depth)
         if rule.metadata is not None:
             value, mask = rule.metadata
             packet["metadata"] = packet["metadata"] & ~mask | value & mask
         if rule.goto is not None:
             self._run(rule.goto, packet, out, depth + 1)
 
-    def _act(self, action, packet, out, depth):
+    def _act(self, rule, action, packet, out, depth):
         kind = type(action)
         if kind is Output:
             port = action.port
@@ -94,8 +128,10 @@ class FakeOFTable(FakeSwitch):
             elif port != packet["in_port"]:           # OVS skips output to the input port
                 out.append((port, _clean(packet)))
         elif kind is SetField:
+            _check_nd_write(rule, action.field)
             packet[action.field] = action.value
         elif kind is Move:
+            _check_nd_write(rule, action.dst)
             packet[action.dst] = packet[action.src]
         elif kind is Learn:
             learned = flow(action.table, action.priority, action.cookie,
@@ -108,12 +144,28 @@ class FakeOFTable(FakeSwitch):
             raise NotImplementedError(f"action {action!r}")
 
 
+def _check_nd_write(rule: Flow, field: str):
+    """OVS refuses the flow otherwise (prerequisites are checked against the match only)."""
+    kind = rule.match.get("icmpv6_type")
+    if field == "ipv6_nd_tll":
+        assert kind == nd.NA, f"OVS refuses {field} without icmpv6_type=136 in the match: {rule}"
+    elif field in ND_FIELDS:
+        assert kind in (nd.NS, nd.NA), f"OVS refuses {field} without an ND type: {rule}"
+
+
+def _int(value):
+    return int(value.replace(":", ""), 16) if isinstance(value, str) else value
+
+
 def _matches(rule: Flow, packet: dict) -> bool:
     for name, want in rule.match_items:
         have = packet.get(name)
+        if name in ND_FIELDS:
+            assert rule.match.get("icmpv6_type") in (nd.NS, nd.NA), \
+                f"OVS refuses a match on {name} without an ND type: {rule}"
         if isinstance(want, tuple):
-            value, mask = want
-            if have is None or have & mask != value & mask:
+            value, mask = map(_int, want)
+            if have is None or _int(have) & mask != value & mask:
                 return False
         elif have != want:
             return False
@@ -124,4 +176,4 @@ def _clean(packet: dict) -> dict:
     return {k: v for k, v in packet.items() if k not in ("in_port", "metadata", "_meter")}
 
 
-__all__ = ["FakeOFTable", "frame", "ethernet", "DeleteFlows"]
+__all__ = ["FakeOFTable", "frame", "ethernet", "nd_fields", "to_nd_frame", "DeleteFlows"]

@@ -69,7 +69,7 @@ def test_a_row_says_what_it_said_before_paging():
     core.clock.now += 10
     rows = {r["ip"]: r for r in status.arp_page(core)["entries"]}
     assert rows[ip_of(10)] == {
-        "ip": ip_of(10), "mac": mac_of(ip_of(10)), "node": "A", "local": True, "port": "h3",
+        "ip": ip_of(10), "family": "ipv4", "mac": mac_of(ip_of(10)), "node": "A", "local": True, "port": "h3",
         "age": 10.0, "expires_in": 290.0, "proxy_flow": False, "answered_by_flow": None}
     remote = rows[ip_of(7)]
     assert (remote["node"], remote["local"], remote["port"], remote["proxy_flow"],
@@ -170,8 +170,8 @@ def test_new_counters_and_the_graceful_restart_are_reported():
         core.stats[name] = value
     s = status.stats(core)
     assert (s["icc"]["bindings_invalid"], s["icc"]["not_allowed"]) == (3, 0)
-    assert s["flows"] == {"flow_mods": core.stats["flow_mods"], "proxy_arp": 0, "audits": 4,
-                          "repaired": 5, "removed_stale": 6, "reinstalled": 0,
+    assert s["flows"] == {"flow_mods": core.stats["flow_mods"], "proxy_arp": 0, "proxy_nd": 0,
+                          "audits": 4, "repaired": 5, "removed_stale": 6, "reinstalled": 0,
                           "stale_held": 0, "audits_abandoned": 0}
     assert s["sync"] == {"entries_sent": 7, "entries_received": 8, "ends_received": 9,
                          "started": 0, "incomplete": 0}
@@ -206,7 +206,7 @@ def test_page_parameters():
     ({"limit": ""}, "limit"), ({"limit": " 5"}, "limit"), ({"limit": "+5"}, "limit"),
     ({"limit": "1_0"}, "limit"), ({"limit": "\u0665"}, "limit"), ({"limit": "-1"}, "limit"),
     ({"after": ""}, "after"), ({"after": "10.1"}, "after"), ({"after": "10.0.0.256"}, "after"),
-    ({"after": "fe80::1"}, "after"), ({"after": "h3"}, "after"),
+    ({"after": "FE80::1"}, "after"), ({"after": "fe80::01"}, "after"), ({"after": "h3"}, "after"),
 ])
 def test_bad_page_parameters_are_named(params, name):
     with pytest.raises(status.BadParameter) as caught:
