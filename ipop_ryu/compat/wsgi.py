@@ -17,9 +17,7 @@ import webob.exc
 from oslo_config.cfg import ArgsAlreadyParsedError
 from routes import Mapper
 
-from os_ken import cfg
-from os_ken.base.app_manager import OSKenApp
-from os_ken.lib import hub
+from ipop_ryu.compat.framework import BaseApp, cfg, hub   # set before framework imports us
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -68,7 +66,7 @@ class ControllerBase:
         return getattr(self, req.urlvars["action"])(req, **kwargs)
 
 
-class WSGIApplication(OSKenApp):
+class WSGIApplication(BaseApp):
     """The `wsgi` app context: routes registered controllers and serves them on
     CONF.wsapi_host:CONF.wsapi_port from its own green thread once the apps start."""
 

@@ -1,4 +1,5 @@
-"""The real `ryu-manager ipop_ryu.apps.switchmode` on good and bad configuration files."""
+"""The real app on good and bad configuration files, as `ipop-ryu controller` runs it and as
+the framework's own manager (`ryu-manager`, `osken-manager`) does, where there is one."""
 import configparser
 import os
 import subprocess
@@ -6,14 +7,23 @@ import sys
 
 import pytest
 
+from ipop_ryu.compat import framework
 from ipop_ryu.core.config import parse
 
-RYU_MANAGER = os.path.join(os.path.dirname(sys.executable), "ryu-manager")
+BIN = os.path.dirname(sys.executable)
+RUNNERS = [[os.path.join(BIN, "ipop-ryu"), "controller"]]
+if framework.HAS_MANAGER:
+    RUNNERS.append([os.path.join(BIN, framework.MANAGER)])
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def run_app(conf_path, timeout=60):
-    return subprocess.run([RYU_MANAGER, "--config-file", conf_path, "ipop_ryu.apps.switchmode"],
+@pytest.fixture(params=RUNNERS, ids=lambda argv: os.path.basename(argv[0]))
+def runner(request):
+    return request.param
+
+
+def run_app(runner, conf_path, timeout=60):
+    return subprocess.run([*runner, "--config-file", conf_path, "ipop_ryu.apps.switchmode"],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -29,19 +39,19 @@ def write_conf(tmp_path, **ipop):
 
 @pytest.mark.parametrize("option,value", [("icc_port", "abc"), ("peers", "B@nowhere"),
                                           ("arp_timeout", "-1"), ("icc_key_file", "/nope")])
-def test_bad_option_stops_the_app_with_one_clear_line(tmp_path, option, value):
+def test_bad_option_stops_the_app_with_one_clear_line(tmp_path, runner, option, value):
     conf = write_conf(tmp_path, **{"icc_port": "30000", option: value})
-    run = run_app(conf)
+    run = run_app(runner, conf)
     assert run.returncode == 2, run.stderr[-2000:]
     assert f"{conf}: [ipop] {option}:" in run.stderr, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
 
 
-def test_missing_node_id_is_named(tmp_path):
+def test_missing_node_id_is_named(tmp_path, runner):
     conf = write_conf(tmp_path, icc_port="30000")
     text = open(conf).read().replace("node_id = A\n", "")
     open(conf, "w").write(text)
-    run = run_app(conf)
+    run = run_app(runner, conf)
     assert run.returncode == 2 and "[ipop] node_id: is required" in run.stderr
 
 
