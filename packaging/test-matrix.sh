@@ -77,7 +77,7 @@ for combo in "${combos[@]}"; do
     (cd "$ROOT" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit) \
         >>"$OUT/$name.log" 2>&1
     rc=$?
-    last=$(grep -E "[0-9]+ (passed|failed)" "$OUT/$name.log" | tail -1)
+    last=$(grep -E "[0-9]+ (passed|failed|errors?)( |,|$)" "$OUT/$name.log" | tail -1)
     fwv=$("$venv/bin/ipop-ryu" controller --version 2>&1 | tail -1)
     summary+=("$name: ${last:-no result} [$fwv, $(( $(date +%s) - t0 ))s]")
     [ $rc = 0 ] || failed=1
