@@ -10,7 +10,8 @@ from eventlet.hubs import trampoline
 
 from ipop_ryu.apps.rest import APP_KEY, StatusController
 from ipop_ryu.compat.framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER,
-                                       WSGIApplication, app_manager, cfg, hub, ofp_event,
+                                       WSGIApplication, app_manager, cfg,
+                                       datapath_connection_factory, hub, ofp_event,
                                        ofproto_v1_3, set_ev_cls)
 from ipop_ryu.core import metrics, pipeline
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
@@ -28,6 +29,10 @@ TICK_SECONDS = 0.1          # relay retries start at 0.25 s
 ICC_BATCH = 64              # datagrams read before the OpenFlow messages they cause go out
 HELLO_PREFIX = b'{"v":1,"type":"hello"'    # our encoder's bytes: a cheap look, checks follow
 FLUSH_AT = 4096             # OpenFlow messages buffered at most before one write (a bundle)
+REDIAL_SECONDS = 0.1        # switch_address: a refused local connect is cheap, so retry often:
+                            # the bridge is ours as soon as both ends are up (OVS's own
+                            # reconnect backoff waits 1 s at least, 8 s by default)
+DIAL_FAILURE_LOG_SECONDS = 30
 
 
 def load_options():
@@ -91,7 +96,31 @@ class SwitchModeApp(app_manager.RyuApp):
         if self.sock is not None:
             self.threads.append(hub.spawn(self._icc_loop))
         self.threads.append(hub.spawn(self._tick_loop))
+        if self.options.switch_address is not None:
+            self.threads.append(hub.spawn(self._dial_loop, self.options.switch_address))
         return thread
+
+    # ---- dialing the bridge (switch_address) -----------------------------------------------
+    def _dial_loop(self, address):
+        """Connect to the bridge's passive OpenFlow listener and serve it as Ryu serves a
+        bridge that connected to us; when it closes, dial again."""
+        self.logger.info("dialing the bridge at %s", address)
+        failed_since = None
+        while True:
+            sock, error = _dial(address)
+            if sock is None:
+                now = time.monotonic()
+                if failed_since is None or now - failed_since >= DIAL_FAILURE_LOG_SECONDS:
+                    failed_since = now
+                    self.logger.info("bridge at %s not reachable (%s); retrying every %gs",
+                                     address, error, REDIAL_SECONDS)
+            else:
+                failed_since = None
+                try:
+                    datapath_connection_factory(sock, str(address))  # until it closes
+                except Exception:   # logged by Ryu; a broken connection is redialed
+                    pass
+            hub.sleep(REDIAL_SECONDS)
 
     # ---- carrying out intents --------------------------------------------------------------
     def _execute(self, intents):
@@ -193,7 +222,12 @@ class SwitchModeApp(app_manager.RyuApp):
         self.datapath, self._out, self._requests, self._flow_stats = datapath, [], {}, {}
         self._connecting = True     # the pipeline goes in when the port list comes back
         self.logger.info("bridge %016x connected", datapath.id)
-        datapath.send_msg(datapath.ofproto_parser.OFPPortDescStatsRequest(datapath, 0))
+        parser, ofp = datapath.ofproto_parser, datapath.ofproto
+        # A connection the controller dialed is a "service" connection to OVS: it gets
+        # packet-ins and port status only once miss_send_len is set (primary ones by default).
+        datapath.send_msg(parser.OFPSetConfig(datapath, ofp.OFPC_FRAG_NORMAL,
+                                              ofp.OFPCML_NO_BUFFER))
+        datapath.send_msg(parser.OFPPortDescStatsRequest(datapath, 0))
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
     def switch_gone(self, ev):
@@ -268,6 +302,33 @@ class SwitchModeApp(app_manager.RyuApp):
         if msg.datapath is self.datapath and request is not None:
             self._handle("aggregate_stats", self.core.aggregate_stats, request,
                          msg.body.flow_count, msg.body.packet_count)
+
+
+def _dial(address):
+    """(socket, None) connected to the bridge's listener, or (None, the reason)."""
+    family = socket.AF_UNIX if address.kind == "unix" else \
+        socket.AF_INET6 if ":" in address.target[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(2.0)
+    try:
+        sock.connect(address.target)
+    except OSError as exc:
+        sock.close()
+        return None, exc.strerror or exc
+    return (_NoTcpOptions(sock) if family == socket.AF_UNIX else sock), None
+
+
+class _NoTcpOptions:
+    """A Unix stream socket for Ryu's Datapath, which sets TCP_NODELAY on every socket."""
+    def __init__(self, sock):
+        self._sock = sock
+
+    def setsockopt(self, level, option, value):
+        if level != socket.IPPROTO_TCP:
+            self._sock.setsockopt(level, option, value)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 def _name(name):

@@ -56,7 +56,8 @@ METRICS = {
                                 "normal", "lower"),
     "bridge_reconnect_s": ("s", "bridge back after a controller restart",
                            "controller away 4 s, then started: from listening to its bridge "
-                           "connected (the vswitchd log)", "simple_switch_13", "lower"),
+                           "connected (0 if it dialed the bridge first)", "simple_switch_13",
+                           "lower"),
     "icc_per_host_min": ("datagrams/min", "ICC datagrams / host / min (steady)",
                          "ICC datagrams (no hellos) per minute and host in the steady state "
                          "(announcements and their refreshes)", None, "lower"),

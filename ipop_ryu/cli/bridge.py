@@ -16,9 +16,15 @@ PEER_PREFIX = "ipop-"
 VSCTL_TIMEOUT = 20  # seconds: ovs-vsctl waits for ovs-vswitchd to apply the change
 START_HINT = ("start it with `systemctl start openvswitch-switch` "
               "(or `/usr/share/openvswitch/scripts/ovs-ctl start`)")
-# The Controller record's timers (ms). OVS retries a lost controller with a doubling backoff
-# capped at max_backoff (default 8000): at 1000 it retries every second, so a restarted
-# controller has its bridge about 1 s after it listens.
+# How the bridge and its controller find each other. By default OVS listens on a Unix socket
+# in its run directory (a passive target) and the controller dials it ([ipop] switch_address):
+# a restarted controller has its bridge as soon as it runs, with no reconnect backoff, and
+# only root reaches the socket (OVN's ovn-controller reaches br-int the same way). With an
+# active target (tcp:HOST:PORT) OVS dials the controller instead, as in the seed, and retries
+# a lost one with a doubling backoff capped at max_backoff (default 8000): at 1000 it retries
+# every second, so a restarted controller has its bridge 1-1.5 s after it listens.
+DEFAULT_RUNDIR = "/var/run/openvswitch"
+LISTENER_SUFFIX = ".ipop"
 MAX_BACKOFF_MS = MIN_BACKOFF_MS = 1000  # the minimum: OVS's schema refuses less
 # Idle time before OVS sends an echo request; as long again without a reply and the connection
 # is dropped. A controller that exits closes its socket, seen at once: the probe only catches a
@@ -52,14 +58,35 @@ def parse_peer(text):
 
 
 def check_controller(target):
-    """tcp:HOST:PORT or ssl:HOST:PORT (IPv6 in brackets), or unix:PATH."""
+    """Active: tcp:HOST:PORT or ssl:HOST:PORT (IPv6 in brackets), unix:PATH; passive (the
+    controller dials): punix:PATH or ptcp:PORT[:HOST]."""
     m = re.fullmatch(r"(tcp|ssl):(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):(\d+)", target)
     if m and 1 <= int(m.group(3)) <= 65535:
         return target
-    if re.fullmatch(r"unix:/\S+", target):
+    m = re.fullmatch(r"ptcp:(\d+)(:(\[[0-9A-Fa-f:.]+\]|[0-9.]+))?", target)
+    if m and 1 <= int(m.group(1)) <= 65535:
         return target
-    raise CommandError(f"bad --controller {target!r}: expected tcp:HOST:PORT "
-                       "(e.g. tcp:127.0.0.1:6653), ssl:HOST:PORT or unix:PATH")
+    if re.fullmatch(r"p?unix:/\S+", target):
+        return target
+    raise CommandError(f"bad --controller {target!r}: expected punix:PATH or ptcp:PORT[:HOST] "
+                       "(the controller dials the bridge), or tcp:HOST:PORT (e.g. "
+                       "tcp:127.0.0.1:6653), ssl:HOST:PORT or unix:PATH (the bridge dials)")
+
+
+def default_controller(bridge):
+    """punix:<OVS run directory>/BRIDGE.ipop: a listener the controller dials."""
+    rundir = os.environ.get("OVS_RUNDIR", DEFAULT_RUNDIR)
+    return f"punix:{os.path.join(rundir, bridge + LISTENER_SUFFIX)}"
+
+
+def switch_address_for(target):
+    """The [ipop] switch_address that dials a passive target; None for an active one."""
+    if target.startswith("punix:"):
+        return "unix:" + target[len("punix:"):]
+    if target.startswith("ptcp:"):
+        port, _, host = target[len("ptcp:"):].partition(":")
+        return f"tcp:{host or '127.0.0.1'}:{port}"
+    return None
 
 
 def check_key(text):
@@ -192,7 +219,7 @@ def _missing_interfaces(names):
 
 def cmd_setup(args):
     bridge = check_name("bridge", args.bridge)
-    controller = check_controller(args.controller)
+    controller = check_controller(args.controller or default_controller(bridge))
     ports = [check_name("port", p) for p in args.port]
     peers = [parse_peer(p) for p in args.peer]
     key = check_key(args.key)
@@ -225,6 +252,9 @@ def cmd_setup(args):
         raise CommandError(f"bridge {bridge} not set up: {first_line(proc)}")
     print(f"{bridge}: ports {', '.join(names) or '(none)'}; controller {controller}"
           + (f"; removed peers no longer listed: {', '.join(stale)}" if stale else ""))
+    dial = switch_address_for(controller)
+    if dial:
+        print(f"{bridge} waits for its controller to dial it: [ipop] switch_address = {dial}")
     return 0
 
 
@@ -252,11 +282,15 @@ def register(subparsers):
     setup = sub.add_parser("setup", help="create or update a bridge (idempotent)",
                            description="Create BRIDGE if missing (OpenFlow13, fail-mode "
                                        "secure, in-band off), attach local interfaces and one "
-                                       "tunnel port ipop-NAME per peer, set the controller "
-                                       "(retried every second when lost).")
+                                       "tunnel port ipop-NAME per peer, set the controller: by "
+                                       "default a listener the controller dials.")
     setup.add_argument("bridge", metavar="BRIDGE")
-    setup.add_argument("--controller", required=True, metavar="tcp:HOST:PORT",
-                       help="the OpenFlow controller, e.g. tcp:127.0.0.1:6653")
+    setup.add_argument("--controller", metavar="TARGET",
+                       help="the bridge's controller target: punix:PATH or ptcp:PORT[:HOST] "
+                            "for a listener the controller dials ([ipop] switch_address), or "
+                            "tcp:HOST:PORT for a controller OVS dials (default: "
+                            f"punix:$OVS_RUNDIR/BRIDGE{LISTENER_SUFFIX}, OVS_RUNDIR "
+                            f"defaulting to {DEFAULT_RUNDIR})")
     setup.add_argument("--port", action="append", default=[], metavar="IFACE",
                        help="local interface to attach (repeatable)")
     setup.add_argument("--peer", action="append", default=[], metavar="NAME=REMOTE_IP",

@@ -284,7 +284,8 @@ def cmd_up(args):
 
 def site_status(desc, site):
     """Facts about one site of a described lab, and the problems among them."""
-    from ..lab import netns, state
+    from ..lab import netns, ovs, state
+    from ..lab.lab import CONTROLLER_TARGET     # labs saved before targets were per site
     sfx = desc["suffix"]
     ns_present = site["ns"] in set(netns.list_namespaces(f"ipr-{sfx}-"))
     procs = {p: state.pid_of(site, p) for p in state.PROGRAMS}
@@ -299,25 +300,13 @@ def site_status(desc, site):
     connected, flows = None, None
     if up["ovs-vswitchd"]:
         if controlled:
-            connected = _bridge_connected(site, desc.get("controller_target", "tcp:127.0.0.1:6653"))
+            target = site.get("controller_target", desc.get("controller_target", CONTROLLER_TARGET))
+            connected = ovs.bridge_connected(site["rundir"], site["bridge"], target)
             if not connected:
                 problems.append(f"{site['bridge']} not connected")
         flows = _flow_count(site)
     return {"procs": procs, "up": up, "connected": connected, "flows": flows,
             "ns_present": ns_present, "problems": problems}
-
-
-def _bridge_connected(site, target):
-    """The last connection state vswitchd logged for bridge<->controller is "connected"."""
-    state = None
-    try:
-        with open(os.path.join(site["rundir"], "ovs-vswitchd.log"), errors="replace") as f:
-            for line in f:
-                if "|rconn|" in line and f"{site['bridge']}<->{target}: " in line:
-                    state = line.rstrip().rsplit(": ", 1)[1]
-    except OSError:
-        return False
-    return state == "connected"
 
 
 def _flow_count(site):

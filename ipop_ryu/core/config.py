@@ -33,6 +33,9 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "overlay_subnet": ("", "comma list of CIDRs; when set, addresses outside are never learned"),
     "icc_freshness": ("30", "seconds an ICC datagram's timestamp may differ from our clock "
                             "(replay protection; keep the sites' clocks in sync with NTP)"),
+    "switch_address": ("", "the bridge's OpenFlow listener to dial, unix:PATH or tcp:HOST:PORT "
+                           "(the bridge's controller set to punix:PATH / ptcp:PORT:HOST); "
+                           "empty = wait for the bridge to connect to us"),
 }
 
 
@@ -69,6 +72,7 @@ class Options:
     icc_freshness: float = 30.0
     punt_rate: int = 100
     overlay_subnet: Subnets = Subnets(())
+    switch_address: Optional["SwitchAddress"] = None
 
     def in_overlay(self, ip: str) -> bool:
         return not self.overlay_subnet or ip in self.overlay_subnet
@@ -138,6 +142,38 @@ def _peers(text):
     return tuple(peers)
 
 
+@dataclass(frozen=True)
+class SwitchAddress:
+    """Where the controller dials its bridge: family AF_UNIX (path) or TCP (host, port)."""
+    kind: str                   # "unix" or "tcp"
+    target: object              # the path, or (host, port)
+
+    def __str__(self):
+        if self.kind == "unix":
+            return f"unix:{self.target}"
+        host, port = self.target
+        return f"tcp:[{host}]:{port}" if ":" in host else f"tcp:{host}:{port}"
+
+
+def _switch_address(text):
+    text = text.strip()
+    if not text:
+        return None
+    kind, _, rest = text.partition(":")
+    if kind == "unix" and rest.startswith("/"):
+        return SwitchAddress("unix", rest)
+    host, colon, port = rest.rpartition(":")
+    if kind == "tcp" and colon:
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        try:
+            return SwitchAddress("tcp", (_address(host), _int_in(1, 65535)(port)))
+        except ValueError as exc:
+            raise ValueError(f"{exc} (expected unix:/PATH or tcp:HOST:PORT)") from None
+    raise ValueError("expected unix:/PATH or tcp:HOST:PORT, e.g. "
+                     "unix:/var/run/openvswitch/br0.ipop")
+
+
 def _patterns(text):
     patterns = tuple(filter(None, (part.strip() for part in text.split(","))))
     for pattern in patterns:
@@ -153,7 +189,7 @@ PARSERS: Dict[str, Callable] = {
     "pending_timeout": _int_in(1, 600),
     "hello_interval": _seconds(0.1, 3600), "peer_hold_time": _seconds(0.3, 86400),
     "icc_freshness": _seconds(1, 86400), "punt_rate": _int_in(0, 1000000),
-    "overlay_subnet": _subnets,
+    "overlay_subnet": _subnets, "switch_address": _switch_address,
 }
 
 
@@ -173,6 +209,8 @@ def parse(raw: Dict[str, Optional[str]], source: Callable[[str], str] = lambda n
             continue
         try:
             values[name] = parser(str(text))
+            if values[name] is None:
+                del values[name]
         except ValueError as exc:
             fail(name, f"{text!r}: {exc}")
     if "node_id" not in values:

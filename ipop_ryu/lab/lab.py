@@ -2,7 +2,8 @@
 
 Per lab (suffix S, 6 hex): namespace ipr-S-ul holds the underlay Linux bridge; each site X
 gets namespace ipr-S-X (own ovsdb-server, userspace ovs-vswitchd with bridge br0, optional
-controller on 127.0.0.1:6653, underlay veth ul0 = 192.0.2.(index+1)/24 and one kernel VXLAN
+controller (ipop dials the bridge's listener punix:<rundir>/br0.ipop; simple_switch_13 is
+dialed by OVS on 127.0.0.1:6653), underlay veth ul0 = 192.0.2.(index+1)/24 and one kernel VXLAN
 port ipop-Y per peer site Y); each container H of X is namespace ipr-S-X-H with eth0, whose
 peer (named H) is a br0 port. IPv6 is disabled in every namespace so that no traffic appears
 unless a test sends it (link-local chatter would otherwise loop in a NORMAL mesh).
@@ -20,14 +21,15 @@ from typing import Optional
 
 from ..cli.bridge import controller_clauses
 from . import netns
-from .ovs import DAEMONS, OvsInstance
+from .ovs import DAEMONS, OvsInstance, dialed_by_controller
 from .topology import host_mac, underlay_ip, vni
 from .traffic import Capture
 
 WORKDIR_ROOT = "/tmp/ipop-ryu-lab"
 NS_PREFIX = "ipr-"
 OF_PORT = 6653
-CONTROLLER_TARGET = f"tcp:127.0.0.1:{OF_PORT}"
+CONTROLLER_TARGET = f"tcp:127.0.0.1:{OF_PORT}"   # OVS dials the controller (simple_switch_13)
+LISTENER = "{bridge}.ipop"      # ipop: OVS listens here (in the site's rundir), the app dials
 ICC_PORT = 30000
 MTU = 1450
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,6 +66,12 @@ class Site:
     lab: "Lab" = field(repr=False)
     bridge: str = "br0"
     controller_pid: Optional[int] = None
+    controller_target: str = CONTROLLER_TARGET     # the bridge's Controller record
+
+    @property
+    def dialed(self):
+        """The controller dials the bridge (a passive target), as ipop's lab sites do."""
+        return dialed_by_controller(self.controller_target)
 
     def exec(self, argv, **kw):
         return self.lab.exec(self.ns, argv, **kw)
@@ -104,7 +112,7 @@ class Lab:
         self._env = dict(os.environ, **{netns.MARKER_ENV: self.suffix})
         self._controllers = {}
         self._captures = []
-        self._log_marks = {}  # site -> vswitchd log offset before the last (re)connect
+        self._log_marks = {}  # site -> connection log offset before the last (re)connect
         self._state = "new"
         self.sites, self.hosts = {}, {}
         names = [s.name for s in spec.sites]
@@ -117,6 +125,9 @@ class Lab:
                         if spec.controller == "ipop" else None,
                         log_path=os.path.join(rundir, "controller.log"), hosts={},
                         overlay_ports=[f"ipop-{p}" for p in names if p != s.name], lab=self)
+            if spec.controller == "ipop":
+                site.controller_target = "punix:" + os.path.join(
+                    rundir, LISTENER.format(bridge=site.bridge))
             for h in s.hosts:
                 host = Host(name=h.name, site=s.name, ns=f"{ns}-{h.name}", ip=h.ip,
                             mac=host_mac(h.ip), port=h.name, lab=self)
@@ -162,7 +173,8 @@ class Lab:
             self._step("waiting for the controllers to listen, adding the bridges"
                        if self.spec.controller != "normal" else "adding the bridges")
             for site in self.sites.values():
-                if site.controller_pid:  # spares bridges a failed first connect + 1 s backoff
+                if site.controller_pid and not site.dialed:  # spares a failed first connect
+                    # and OVS's 1 s backoff; a controller that dials needs no wait
                     netns.wait_until(lambda s=site: self._controller_listening(s), self.timeout,
                                      f"controller of site {site.name} to listen")
                 self._configure_bridge(site)
@@ -239,6 +251,7 @@ class Lab:
             options = {"node_id": site.name, "icc": "true", "icc_address": site.underlay_ip,
                        "icc_port": ICC_PORT, "peers": peers, "overlay_ports": "ipop*",
                        "icc_key_file": self.key_path, "arp_timeout": self.spec.arp_timeout,
+                       "switch_address": site.controller_target[1:],   # punix:P -> unix:P
                        **self.spec.extra_options}
             lines = ["[DEFAULT]", "ofp_listen_host = 127.0.0.1", f"ofp_tcp_listen_port = {OF_PORT}",
                      f"wsapi_host = {site.underlay_ip}", "wsapi_port = 8080", "", "[ipop]"]
@@ -259,8 +272,8 @@ class Lab:
         for name, ofport in ports:
             args += ["--", "add-port", site.bridge, name,
                      "--", "set", "interface", name, f"ofport_request={ofport}"]
-        if controlled:  # as `ipop-ryu bridge setup` sets it: back within 1 s of a restart
-            args += controller_clauses(site.bridge, CONTROLLER_TARGET)
+        if controlled:  # as `ipop-ryu bridge setup` sets it
+            args += controller_clauses(site.bridge, site.controller_target)
         site.vsctl(*args)
 
     # --- controllers / OVS restarts ---------------------------------------------------------
@@ -274,7 +287,7 @@ class Lab:
             return None
         proc = self._controllers.get(site.name)
         if proc is None or proc.poll() is not None:
-            self._log_marks[site.name] = site.ovs.log_size()
+            self._log_marks[site.name] = site.ovs.log_size(site.controller_target)
             if self.spec.controller == "ipop":
                 args = ["--config-file", site.config_path, "ipop_ryu.apps.switchmode"]
             else:
@@ -308,6 +321,17 @@ class Lab:
             raise RuntimeError(f"controller of site {site.name} is not running; "
                                f"{site.log_path}:\n{_tail(site.log_path)}")
 
+    def bridge_connected(self, site, since=0):
+        """The site's bridge is connected to its controller, as last logged after byte
+        offset `since` of the connection log (a controller that dials the bridge logs no
+        goodbye when killed: it must also be running)."""
+        site = self._site(site)
+        if site.dialed:
+            proc = self._controllers.get(site.name)
+            if proc is None or proc.poll() is not None:
+                return False
+        return site.ovs.controller_connected(site.bridge, site.controller_target, since)
+
     def wait_connected(self, sites=None, timeout=None):
         """Wait until each site's bridge is connected to its controller (OpenFlow hello
         done, as vswitchd logs it; the db's is_connected lags by up to 5 s)."""
@@ -316,8 +340,7 @@ class Lab:
         for site in [self._site(s) for s in (sites or self.sites.values())]:
             def connected(site=site):
                 self._check_controller(site)
-                return site.ovs.controller_connected(site.bridge, CONTROLLER_TARGET,
-                                                     self._log_marks.get(site.name, 0))
+                return self.bridge_connected(site, self._log_marks.get(site.name, 0))
             netns.wait_until(connected, timeout or self.timeout,
                              f"controller connection of site {site.name}", interval=0.05)
             # OVS before 3.1.3 (2.17.9, 3.0.7, 3.2.2) hands the controller's timers
@@ -339,7 +362,7 @@ class Lab:
     def start_ovs(self, site, wait=True):
         """Restart the site's daemons from the same conf.db (bridges/ports come back)."""
         site = self._site(site)
-        self._log_marks[site.name] = site.ovs.log_size()
+        self._log_marks[site.name] = site.ovs.log_size(site.controller_target)
         site.ovs.start()
         self._sync(site)
         if wait:

@@ -82,28 +82,15 @@ class OvsInstance:
             return self.appctl(daemon, "version", check=False).returncode == 0
         netns.wait_until(ready, self.timeout, f"{daemon} in {self.ns}")
 
-    def log_size(self):
+    def log_size(self, target=None):
+        """Size of the log that shows connections to target (see connection_log)."""
         try:
-            return os.path.getsize(self.path("ovs-vswitchd", "log"))
+            return os.path.getsize(connection_log(self.rundir, target))
         except OSError:
             return 0
 
     def controller_connected(self, bridge, target, since=0):
-        """The last rconn state vswitchd logged for bridge<->target after byte offset `since`
-        (take log_size() before a restart) is "connected".
-
-        The log is read instead of Controller:is_connected because vswitchd refreshes that
-        column only with its statistics timer (at least every 5 s)."""
-        state = None
-        try:
-            with open(self.path("ovs-vswitchd", "log"), "rb") as f:
-                f.seek(since)
-                for line in f.read().decode(errors="replace").splitlines():
-                    if "|rconn|" in line and f"{bridge}<->{target}: " in line:
-                        state = line.rstrip().rsplit(": ", 1)[1]
-        except OSError:
-            return False
-        return state == "connected"
+        return bridge_connected(self.rundir, bridge, target, since)
 
     def tail(self, daemon, lines=20):
         out = []
@@ -133,3 +120,37 @@ class OvsInstance:
     def ofctl(self, *args):
         """ovs-ofctl -O OpenFlow13 (bridge names resolve to OVS_RUNDIR/<br>.mgmt); stdout."""
         return self._run(["ovs-ofctl", "-O", "OpenFlow13", *args]).stdout
+
+
+def dialed_by_controller(target):
+    """A passive target (punix:, ptcp:): OVS listens and the controller dials the bridge."""
+    return target.startswith(("punix:", "ptcp:", "pssl:"))
+
+
+def connection_log(rundir, target=None):
+    """Where a bridge's connection to its controller is logged: vswitchd logs its rconn
+    states for the controllers it dials; a connection the controller made is a service
+    connection, which vswitchd does not log, so the ipop app's own lines are read."""
+    name = "controller.log" if target and dialed_by_controller(target) else "ovs-vswitchd.log"
+    return os.path.join(rundir, name)
+
+
+def bridge_connected(rundir, bridge, target, since=0):
+    """The last connection state logged for bridge and target after byte offset `since`
+    (take log_size(target) before a restart) is "connected".
+
+    Logs are read instead of Controller:is_connected because vswitchd refreshes that column
+    only with its statistics timer (at least every 5 s), and never for a passive target."""
+    dialed = dialed_by_controller(target)
+    state = None
+    try:
+        with open(connection_log(rundir, target), "rb") as f:
+            f.seek(since)
+            for line in f.read().decode(errors="replace").splitlines():
+                if dialed and line.startswith("bridge ") and line.endswith("connected"):
+                    state = line.rsplit(" ", 1)[1]
+                elif not dialed and "|rconn|" in line and f"{bridge}<->{target}: " in line:
+                    state = line.rstrip().rsplit(": ", 1)[1]
+    except OSError:
+        return False
+    return state == "connected"

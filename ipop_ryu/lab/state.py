@@ -10,7 +10,7 @@ import os
 import time
 
 from . import netns
-from .lab import CONTROLLER_TARGET, WORKDIR_ROOT, Lab
+from .lab import WORKDIR_ROOT, Lab
 from .ovs import DAEMONS
 from .topology import HostSpec, LabSpec, SiteSpec
 
@@ -53,6 +53,7 @@ def describe(lab, state, created):
             "name": site.name, "index": site.index, "ns": site.ns,
             "underlay_ip": site.underlay_ip, "rundir": site.rundir, "bridge": site.bridge,
             "overlay_ports": list(site.overlay_ports),
+            "controller_target": site.controller_target,
             "rest": f"http://{site.underlay_ip}:{REST_PORT}"
             if lab.spec.controller == "ipop" else None,
             "pids": pids,
@@ -63,7 +64,7 @@ def describe(lab, state, created):
             "workdir_root": lab.workdir_root, "workdir": lab.workdir,
             "controller": lab.spec.controller, "arp_timeout": lab.spec.arp_timeout,
             "extra_options": dict(lab.spec.extra_options), "underlay_ns": lab.underlay_ns,
-            "controller_target": CONTROLLER_TARGET, "builder_pid": os.getpid(), "sites": sites}
+            "builder_pid": os.getpid(), "sites": sites}
 
 
 def save(lab, state="up", created=None):

@@ -59,8 +59,7 @@ def ping_until_ok(host, ip, timeout=20.0):
 
 
 def controller_alive(lab, site):
-    site = lab.sites[site]
-    return site.ovs.controller_connected(site.bridge, "tcp:127.0.0.1:6653")
+    return lab.bridge_connected(site)
 
 
 def rest(site, path):

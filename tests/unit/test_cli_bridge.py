@@ -74,13 +74,30 @@ def test_parse_peer_rejects(text, words):
 
 
 @pytest.mark.parametrize("target", ["tcp:127.0.0.1:6653", "ssl:ctl.example:6653",
-                                    "tcp:[::1]:6653", "unix:/run/ryu.sock"])
+                                    "tcp:[::1]:6653", "unix:/run/ryu.sock",
+                                    "punix:/var/run/openvswitch/br0.ipop", "ptcp:6654",
+                                    "ptcp:6654:127.0.0.1"])
 def test_controller_targets(target):
     assert bridge.check_controller(target) == target
 
 
+@pytest.mark.parametrize("target,dial", [
+    ("punix:/var/run/openvswitch/br0.ipop", "unix:/var/run/openvswitch/br0.ipop"),
+    ("ptcp:6654:127.0.0.1", "tcp:127.0.0.1:6654"), ("ptcp:6654", "tcp:127.0.0.1:6654"),
+    ("tcp:127.0.0.1:6653", None)])
+def test_switch_address_dials_a_passive_target(target, dial):
+    assert bridge.switch_address_for(target) == dial
+
+
+def test_default_controller_is_a_listener_in_the_ovs_rundir(monkeypatch):
+    monkeypatch.delenv("OVS_RUNDIR", raising=False)
+    assert bridge.default_controller("br0") == "punix:/var/run/openvswitch/br0.ipop"
+    monkeypatch.setenv("OVS_RUNDIR", "/tmp/site-a")
+    assert bridge.default_controller("br1") == "punix:/tmp/site-a/br1.ipop"
+
+
 @pytest.mark.parametrize("target", ["127.0.0.1:6653", "tcp:127.0.0.1", "tcp:127.0.0.1:0",
-                                    "tcp:127.0.0.1:70000", "ptcp:6653", "udp:1.2.3.4:5",
+                                    "tcp:127.0.0.1:70000", "ptcp:0", "udp:1.2.3.4:5",
                                     "tcp::6653", "unix:relative"])
 def test_bad_controller_targets(target):
     with pytest.raises(CommandError, match="bad --controller"):

@@ -41,6 +41,10 @@ def test_overlay_patterns(key_file):
     ({"node_id": "A", "overlay_ports": "ip*op"}, "overlay_ports"),
     ({"node_id": "A"}, "icc_key_file"),
     ({"node_id": "A", "icc_key_file": "/nonexistent/key"}, "icc_key_file"),
+    ({"node_id": "A", "icc": "off", "switch_address": "ptcp:6654"}, "switch_address"),
+    ({"node_id": "A", "icc": "off", "switch_address": "unix:relative.sock"}, "switch_address"),
+    ({"node_id": "A", "icc": "off", "switch_address": "tcp:localhost:6654"}, "switch_address"),
+    ({"node_id": "A", "icc": "off", "switch_address": "tcp:127.0.0.1:0"}, "switch_address"),
 ])
 def test_errors_name_option_and_file(raw, option):
     with pytest.raises(ConfigError) as caught:
@@ -53,3 +57,17 @@ def test_short_key_is_refused(tmp_path):
     path.write_text("short")
     with pytest.raises(ConfigError, match="at least 16 bytes"):
         parse({"node_id": "A", "icc_key_file": str(path)})
+
+
+@pytest.mark.parametrize("text,kind,target", [
+    ("unix:/var/run/openvswitch/br0.ipop", "unix", "/var/run/openvswitch/br0.ipop"),
+    ("tcp:127.0.0.1:6654", "tcp", ("127.0.0.1", 6654)),
+    ("tcp:[::1]:6654", "tcp", ("::1", 6654)),
+])
+def test_switch_address(text, kind, target):
+    address = parse({"node_id": "A", "icc": "off", "switch_address": text}).switch_address
+    assert (address.kind, address.target, str(address)) == (kind, target, text)
+
+
+def test_no_switch_address_by_default():
+    assert parse({"node_id": "A", "icc": "off"}).switch_address is None
