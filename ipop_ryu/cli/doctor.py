@@ -47,7 +47,16 @@ class Site:
         self.service = f"ipop-ryu@{os.path.splitext(os.path.basename(path))[0]}"
 
     def is_our_controller(self, target):
+        """The bridge's controller target that reaches this controller: the passive listener
+        it dials ([ipop] switch_address), else an active target at its OpenFlow listener."""
         kind, _, rest = target.partition(":")
+        dial = self.options.switch_address
+        if dial is not None and dial.kind == "unix":
+            return kind == "punix" and rest == dial.target
+        if dial is not None:                        # ptcp:PORT[:HOST]
+            port, _, host = rest.partition(":")
+            return kind == "ptcp" and port == str(dial.target[1]) and \
+                host.strip("[]") in ("", "0.0.0.0", "::", dial.target[0])
         host, _, port = rest.rpartition(":")
         if kind != "tcp" or port != str(self.ofp_port):
             return False
@@ -56,6 +65,11 @@ class Site:
 
     @property
     def target(self):
+        dial = self.options.switch_address
+        if dial is not None and dial.kind == "unix":
+            return f"punix:{dial.target}"
+        if dial is not None:
+            return f"ptcp:{dial.target[1]}:{_url_host(dial.target[0])}"
         host = self.ofp_host if self.ofp_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
         return f"tcp:{_url_host(host)}:{self.ofp_port}"
 
@@ -69,6 +83,24 @@ def vsctl(*args):
     if proc.returncode != 0:
         raise CommandError(f"ovs-vsctl {' '.join(args)}: {first_line(proc)}")
     return proc.stdout.strip()
+
+
+def is_connected(target):
+    """Whether the bridge has its controller on `target`. An active target's Controller row
+    says so (is_connected); OVS keeps no such state for a passive listener (punix:, ptcp:),
+    so there the question is whether the listener holds an established connection."""
+    kind, _, rest = target.partition(":")
+    if kind == "punix":
+        argv = ["ss", "-xnH", "state", "established", "src", rest]
+    elif kind == "ptcp":
+        argv = ["ss", "-tnH", "state", "established", f"( sport = :{rest.partition(':')[0]} )"]
+    else:
+        return vsctl("--bare", "--columns=is_connected", "find", "controller",
+                     f'target="{target}"').split()[:1] == ["true"]
+    proc = run_tool(argv, timeout=10)
+    if proc.returncode != 0:
+        raise CommandError(f"{' '.join(argv)}: {first_line(proc)}")
+    return bool(proc.stdout.strip())
 
 
 def check_bridge(site, bridge):
@@ -91,8 +123,7 @@ def check_bridge(site, bridge):
         problems.append(f"bridge {bridge}'s controller is {', '.join(targets) or 'not set'}, "
                         f"not ours ({site.target}): run ipop-ryu bridge setup {bridge} "
                         f"--controller {site.target}")
-    elif vsctl("--bare", "--columns=is_connected", "find", "controller",
-               f'target="{ours[0]}"').split()[:1] != ["true"]:
+    elif not is_connected(ours[0]):
         problems.append(f"bridge {bridge} is not connected to its controller {ours[0]}: start "
                         f"the controller (systemctl start {site.service}) and read its log "
                         f"(journalctl -u {site.service})")

@@ -15,13 +15,14 @@ import secrets
 import tempfile
 
 from ipop_ryu.cli import CommandError
+from ipop_ryu.cli.bridge import default_controller, switch_address_for
 from ipop_ryu.core.config import ConfigError, parse, read_key
 
 ETC = "/etc/ipop"
 KEY_NAME = "icc.key"
 FLAGS = {"node_id": "--node-id", "peers": "--peer", "icc_address": "--icc-address",
          "icc_port": "--icc-port", "overlay_ports": "--overlay-ports",
-         "overlay_subnet": "--overlay-subnet"}
+         "overlay_subnet": "--overlay-subnet", "switch_address": "--switch-address"}
 
 
 def site_options(args, key_path):
@@ -31,6 +32,8 @@ def site_options(args, key_path):
                "overlay_ports": args.overlay_ports, "icc_key_file": key_path}
     if args.overlay_subnet:
         options["overlay_subnet"] = args.overlay_subnet
+    if args.switch_address:
+        options["switch_address"] = args.switch_address
     return options
 
 
@@ -70,6 +73,8 @@ def _write_new(path, data, mode):
 
 
 def run(args):
+    if args.switch_address is None:     # as `ipop-ryu bridge setup BRIDGE` sets it up
+        args.switch_address = switch_address_for(default_controller(args.bridge))
     directory = os.path.abspath(args.dir)
     conf_path = os.path.join(directory, f"{args.node_id}.conf")
     key_path = os.path.join(directory, KEY_NAME)
@@ -95,8 +100,9 @@ def run(args):
     print(f"wrote {conf_path}\nwrote {key_path} (0600)"
           + ("" if args.key else "; copy it to every other site and init them with --key"))
     print("next:")
-    print(f"  ipop-ryu bridge setup br0 --controller tcp:{args.ofp_listen_host}:{args.ofp_port}"
-          f"{bridge_peers} --port IFACE...")
+    controller = "" if args.switch_address else \
+        f" --controller tcp:{args.ofp_listen_host}:{args.ofp_port}"
+    print(f"  ipop-ryu bridge setup {args.bridge}{controller}{bridge_peers} --port IFACE...")
     print(f"  systemctl enable --now ipop-ryu@{args.node_id}   "
           f"# or: ipop-ryu controller --config-file {conf_path}")
     print(f"  ipop-ryu doctor --config-file {conf_path}")
@@ -130,5 +136,12 @@ def register(sub):
     parser.add_argument("--wsapi-host", default="127.0.0.1", metavar="HOST",
                         help="REST API address (default 127.0.0.1)")
     parser.add_argument("--wsapi-port", default="8080", metavar="PORT")
+    parser.add_argument("--bridge", default="br0",
+                        help="the site's bridge, for the default --switch-address (br0)")
+    parser.add_argument("--switch-address", metavar="unix:PATH|tcp:HOST:PORT",
+                        help="the bridge's listener the controller dials (default: the one "
+                             "`ipop-ryu bridge setup BRIDGE` makes, unix:$OVS_RUNDIR/"
+                             "BRIDGE.ipop); '' = the bridge dials the controller's "
+                             "--ofp-listen-host:--ofp-port instead")
     parser.add_argument("--dir", default=ETC, help=f"where to write (default {ETC})")
     parser.set_defaults(func=run)

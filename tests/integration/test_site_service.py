@@ -9,14 +9,13 @@ import pytest
 
 from ipop_ryu.core.icc import Codec
 from ipop_ryu.lab import netns, seed_two_sites
-from ipop_ryu.lab.lab import ICC_PORT, OF_PORT
+from ipop_ryu.lab.lab import ICC_PORT
 from ipop_ryu.lab.traffic import ping
 
 from .util import wait_for
 
 CLI = os.path.join(sys.prefix, "bin", "ipop-ryu")
 FAST = {"hello_interval": "0.5", "peer_hold_time": "2"}
-TARGET = f"tcp:127.0.0.1:{OF_PORT}"
 
 
 @pytest.fixture
@@ -58,8 +57,8 @@ def test_init_then_doctor_then_a_running_site(lab_factory, tmp_path):
     a, b = lab.sites["A"], lab.sites["B"]
     etc = str(tmp_path / "etc")
     init = [CLI, "init", "--node-id", "A", "--peer", f"B@{b.underlay_ip}:{ICC_PORT}",
-            "--icc-address", a.underlay_ip, "--key", lab.key_path, "--ofp-port", str(OF_PORT),
-            "--wsapi-host", a.underlay_ip, "--dir", etc]
+            "--icc-address", a.underlay_ip, "--key", lab.key_path, "--wsapi-host", a.underlay_ip,
+            "--switch-address", a.controller_target[1:], "--dir", etc]   # the lab's listener
     written = subprocess.run(init, capture_output=True, text=True, timeout=30)
     assert written.returncode == 0 and written.stderr == "", written.stderr
     conf = os.path.join(etc, "A.conf")
@@ -83,6 +82,7 @@ def test_init_then_doctor_then_a_running_site(lab_factory, tmp_path):
 
 def test_each_problem_doctor_names(lab, request, tmp_path):
     a = lab.sites["A"]
+    target = a.controller_target                # punix:...: A's controller dials it
     wait_for(lambda: doctor(lab)[0] == 0, 10, "a healthy site A", show=lambda: doctor(lab))
 
     # overlay ports: the file names ports the bridge does not have
@@ -91,7 +91,7 @@ def test_each_problem_doctor_names(lab, request, tmp_path):
                                                         "overlay_ports = tun*"))
     lines = problems_until(lab, "matches overlay_ports", conf=str(other))
     assert lines == [f"no port of br0 matches overlay_ports 'tun*' (ports: h3, h5, ipop-B): "
-                     f"add the tunnel ports (ipop-ryu bridge setup br0 --controller {TARGET} "
+                     f"add the tunnel ports (ipop-ryu bridge setup br0 --controller {target} "
                      f"--peer NAME=IP) or fix overlay_ports in {other}"]
 
     # fail-mode
@@ -120,7 +120,7 @@ def test_each_problem_doctor_names(lab, request, tmp_path):
     lab.stop_controller("A")
     lines = problems_until(lab, "not connected")
     url = f"http://{a.underlay_ip}:8080/ipop/v1/peers"
-    assert lines == [f"bridge br0 is not connected to its controller {TARGET}: start the "
+    assert lines == [f"bridge br0 is not connected to its controller {target}: start the "
                      f"controller (systemctl start ipop-ryu@site) and read its log "
                      f"(journalctl -u ipop-ryu@site)",
                      f"the controller's REST API at {url} does not answer ([Errno 111] "
@@ -128,11 +128,11 @@ def test_each_problem_doctor_names(lab, request, tmp_path):
                      f"ipop-ryu@site)"]
 
     # not our controller at all
-    request.addfinalizer(lambda: vsctl(lab, "A", "set-controller", "br0", TARGET))
+    request.addfinalizer(lambda: vsctl(lab, "A", "set-controller", "br0", target))
     vsctl(lab, "A", "set-controller", "br0", "tcp:127.0.0.1:6999")
     lines = problems_until(lab, "not ours")
-    assert lines[0] == (f"bridge br0's controller is tcp:127.0.0.1:6999, not ours ({TARGET}): "
-                        f"run ipop-ryu bridge setup br0 --controller {TARGET}")
+    assert lines[0] == (f"bridge br0's controller is tcp:127.0.0.1:6999, not ours ({target}): "
+                        f"run ipop-ryu bridge setup br0 --controller {target}")
 
     # OVS not reachable
     env = dict(a.ovs.env, OVS_RUNDIR=str(tmp_path / "no-ovs-here"))

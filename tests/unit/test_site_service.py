@@ -24,17 +24,21 @@ def one_line_error(capsys, *words):
         assert word in err, err
 
 
-def test_init_writes_a_site_the_controller_accepts(tmp_path, capsys):
+def test_init_writes_a_site_the_controller_accepts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OVS_RUNDIR", "/run/ovs-test")
     assert init(tmp_path, *A) == 0
     conf, key = tmp_path / "etc" / "A.conf", tmp_path / "etc" / "icc.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_bytes().strip()) == 64
     site = Site(str(conf))      # as doctor reads it; parse() is the controller's own check
     assert site.options.node_id == "A" and [p.name for p in site.options.peers] == ["B"]
     assert site.options.icc_key == key.read_bytes().strip()
+    # by default the controller dials the listener `ipop-ryu bridge setup br0` makes
+    assert str(site.options.switch_address) == "unix:/run/ovs-test/br0.ipop"
     assert (site.target, site.rest, site.service) == \
-        ("tcp:127.0.0.1:6653", "http://127.0.0.1:8080", "ipop-ryu@A")
+        ("punix:/run/ovs-test/br0.ipop", "http://127.0.0.1:8080", "ipop-ryu@A")
     out = capsys.readouterr().out
-    assert f"wrote {conf}\n" in out and "--peer B=192.0.2.2" in out and "ipop-ryu@A" in out
+    assert f"wrote {conf}\n" in out and "ipop-ryu@A" in out
+    assert "  ipop-ryu bridge setup br0 --peer B=192.0.2.2 --port IFACE...\n" in out
 
 
 def test_init_never_overwrites_and_writes_nothing_then(tmp_path, capsys):
@@ -65,6 +69,7 @@ def test_the_second_site_takes_the_first_sites_key(tmp_path):
     (["--node-id", "A", "--icc-port", "99999"], "bad --icc-port '99999'"),
     (["--node-id", "A", "--ofp-port", "x"], "bad --ofp-port 'x'"),
     (["--node-id", "A", "--key", "/nonexistent"], "--key '/nonexistent': No such file"),
+    (["--node-id", "A", "--switch-address", "br0"], "bad --switch-address 'br0': expected"),
 ])
 def test_bad_init_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, words):
     assert init(tmp_path, "init", *args) == 2
@@ -79,13 +84,19 @@ def test_init_refuses_a_short_key(tmp_path, capsys):
     one_line_error(capsys, "at least 16 bytes")
 
 
-@pytest.mark.parametrize("host,target,ours", [
-    ("127.0.0.1", "tcp:127.0.0.1:6653", True), ("127.0.0.1", "tcp:127.0.0.2:6653", False),
-    ("127.0.0.1", "tcp:127.0.0.1:6654", False), ("", "tcp:192.0.2.1:6653", True),
-    ("::1", "tcp:[::1]:6653", True), ("127.0.0.1", "ptcp:6653", False),
+@pytest.mark.parametrize("dial,host,target,ours", [
+    ("", "127.0.0.1", "tcp:127.0.0.1:6653", True), ("", "127.0.0.1", "tcp:127.0.0.2:6653", False),
+    ("", "127.0.0.1", "tcp:127.0.0.1:6654", False), ("", "", "tcp:192.0.2.1:6653", True),
+    ("", "::1", "tcp:[::1]:6653", True), ("", "127.0.0.1", "ptcp:6653", False),
+    ("unix:/run/o/br0.ipop", "", "punix:/run/o/br0.ipop", True),
+    ("unix:/run/o/br0.ipop", "", "punix:/run/o/br1.ipop", False),
+    ("unix:/run/o/br0.ipop", "", "tcp:127.0.0.1:6653", False),
+    ("tcp:127.0.0.1:6640", "", "ptcp:6640:127.0.0.1", True),
+    ("tcp:127.0.0.1:6640", "", "ptcp:6640", True), ("tcp:127.0.0.1:6640", "", "ptcp:6641", False),
 ])
-def test_doctor_knows_our_controller_target(tmp_path, host, target, ours):
-    assert init(tmp_path, "init", "--node-id", "A", "--ofp-listen-host", host or "0.0.0.0") == 0
+def test_doctor_knows_our_controller_target(tmp_path, dial, host, target, ours):
+    assert init(tmp_path, "init", "--node-id", "A", "--ofp-listen-host", host or "0.0.0.0",
+                "--switch-address", dial) == 0
     assert Site(str(tmp_path / "etc" / "A.conf")).is_our_controller(target) is ours
 
 
