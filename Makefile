@@ -1,10 +1,15 @@
 # Newcomer entry points: `make demo` and `make test` (both run `make setup` first).
-# FRAMEWORK picks the OpenFlow framework of .venv: ryu (default), os-ken (4.x) or os-ken3.
+# FRAMEWORK picks the OpenFlow framework of .venv: ryu, os-ken (4.x) or os-ken3; by default the
+# one .venv already holds (ryu for a new one), so `make test` keeps what `make setup FRAMEWORK=`
+# chose.
 SHELL := /bin/bash
 PYTHON ?= python3
-FRAMEWORK ?= ryu
-FRAMEWORKS := ryu os-ken os-ken3
 VENV := .venv
+FRAMEWORK ?= $(or $(firstword $(patsubst $(VENV)/.installed-%,%,$(wildcard $(VENV)/.installed-*))),ryu)
+FRAMEWORKS := ryu os-ken os-ken3
+ifeq ($(filter $(FRAMEWORK),$(FRAMEWORKS)),)
+$(error FRAMEWORK=$(FRAMEWORK): expected one of $(FRAMEWORKS))
+endif
 PY := $(VENV)/bin/python
 APT_PACKAGES := openvswitch-switch iproute2 iputils-ping arping tcpdump iperf3 ethtool nftables
 # ryu 4.34 does not build with setuptools>=68 (get_script_args): every install is constrained.
@@ -26,8 +31,6 @@ venv: $(VENV)/.installed-$(FRAMEWORK)
 
 # A venv holds one framework: asking for another rebuilds it.
 $(VENV)/.installed-$(FRAMEWORK): requirements/base.txt requirements/$(FRAMEWORK).txt setup.py constraints-build.txt
-	@case " $(FRAMEWORKS) " in *" $(FRAMEWORK) "*) ;; \
-	  *) echo "FRAMEWORK=$(FRAMEWORK): expected one of $(FRAMEWORKS)" >&2; exit 2;; esac
 	@if ls $(VENV)/.installed-* 2>/dev/null | grep -qv "/.installed-$(FRAMEWORK)$$"; then \
 	  echo "$(VENV) holds another framework: rebuilding it for $(FRAMEWORK)"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
