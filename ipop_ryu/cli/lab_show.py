@@ -82,7 +82,10 @@ def site_status(desc, site):
     if up["ovs-vswitchd"]:
         if controlled:
             target = site.get("controller_target", desc.get("controller_target", CONTROLLER_TARGET))
-            connected = ovs.bridge_connected(site["rundir"], site["bridge"], target)
+            # a dialed bridge's state is in the controller's own log, which a killed
+            # controller cannot close with "disconnected": a dead one is never connected
+            connected = up["ryu-manager"] and \
+                ovs.bridge_connected(site["rundir"], site["bridge"], target)
             if not connected:
                 problems.append(f"{site['bridge']} not connected")
         flows = _flow_count(site)
