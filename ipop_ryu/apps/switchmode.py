@@ -18,6 +18,7 @@ from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import (IccSend, PacketOut, RequestAggregateStats,
                                    RequestFlowStats)
 from ipop_ryu.core.switchmode import SwitchMode
+from ipop_ryu.ofp import packet_in
 from ipop_ryu.ofp.ryu13 import BUNDLE_MIN, bundled, more_replies_follow, to_wire
 
 CONF = cfg.CONF
@@ -57,6 +58,7 @@ class SwitchModeApp(app_manager.RyuApp):
         except ConfigError as exc:
             self.logger.error("configuration error: %s", exc)
             raise SystemExit(2)
+        packet_in.install()         # packet-ins parsed for in_port and the frame only
         self.core = SwitchMode(self.options)
         self.metrics_registry = metrics.registry_for(self.core)
         self.datapath = None
@@ -267,7 +269,7 @@ class SwitchModeApp(app_manager.RyuApp):
         if msg.datapath is self.datapath:
             # more events queued: their messages go out with ours in one write
             self._handle("packet_in", self.core.packet_in, msg.match["in_port"], msg.data,
-                         flush=self.events.empty())
+                         msg.match.get("metadata", 0), flush=self.events.empty())
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def flow_stats(self, ev):

@@ -105,6 +105,7 @@ class Feeder:
         self.seq = int(wallclock() * 1e6)                 # strictly increasing, as a controller's
         self.peer_boot = None
         self.job = None
+        self._last_sync = float("-inf")     # when the last sync started (clock)
         self.jobs = []
         self.stats = Counter()
         self.received = Counter()
@@ -150,9 +151,14 @@ class Feeder:
             job.sync = job.record["sync_end"] = True
             self.stats["sync_requests_joined"] += 1
             return job
+        if sync and job is None and now - self._last_sync < SAME_ASK:
+            self.stats["sync_requests_joined"] += 1     # that sync has even ended already
+            return None
         if job is not None:
             job.record["superseded"] = True
         self.job = Job(reason, self.batches, sync, now, self.wallclock())
+        if sync:
+            self._last_sync = now
         self.jobs.append(self.job.record)
         if sync:
             self.stats["syncs_started"] += 1

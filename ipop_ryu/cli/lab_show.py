@@ -82,9 +82,8 @@ def site_status(desc, site):
     if up["ovs-vswitchd"]:
         if controlled:
             target = site.get("controller_target", desc.get("controller_target", CONTROLLER_TARGET))
-            # a dialed bridge's state is in the controller's own log, which a killed
-            # controller cannot close with "disconnected": a dead one is never connected
-            connected = up["ryu-manager"] and \
+            # a controller that dialed the bridge logs no goodbye when it is killed
+            connected = (up["ryu-manager"] or not ovs.dialed_by_controller(target)) and \
                 ovs.bridge_connected(site["rundir"], site["bridge"], target)
             if not connected:
                 problems.append(f"{site['bridge']} not connected")

@@ -103,6 +103,7 @@ datapath_connection_factory = _import("controller.controller").datapath_connecti
 StreamClient = hub.StreamClient
 ofproto_v1_3 = _import("ofproto.ofproto_v1_3")
 ofproto_v1_3_parser = _import("ofproto.ofproto_v1_3_parser")
+ofproto_protocol = _import("ofproto.ofproto_protocol")
 _top = sys.modules[NAME]
 VERSION = str(getattr(_top, "__version__", None) or getattr(_top, "version", "unknown"))
 

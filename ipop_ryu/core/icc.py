@@ -8,6 +8,7 @@ Everything is checked before anything is believed: size, magic, signature (const
 JSON shape, version, type and every field's type and range. A failure raises Drop(reason),
 which the caller counts; nothing here logs or raises anything else.
 """
+import hashlib
 import hmac
 import json
 import re
@@ -142,9 +143,14 @@ class Codec:
         if not key:
             raise ValueError("ICC key is empty")
         self._key = key
+        # HMAC state after the key and MAGIC, copied per datagram: no digest lookup by name
+        # and no key schedule each time (half the cost of hmac.digest, a third when cold)
+        self._keyed = hmac.new(key, MAGIC, hashlib.sha256)
 
     def _sign(self, payload: bytes) -> bytes:
-        return hmac.digest(self._key, MAGIC + payload, "sha256")     # one-shot, in C
+        mac = self._keyed.copy()
+        mac.update(payload)
+        return mac.digest()
 
     def encode(self, msg_type: str, node: str, seq: int, ts: float, **fields) -> bytes:
         body = {"v": VERSION, "type": msg_type, "node": node, "seq": seq, "ts": round(ts, 6),

@@ -64,6 +64,7 @@ class Membership:
         self._sync_started: Dict[str, float] = {}  # peer -> when our last sync to it began
         self._seq = int(wallclock() * 1e6)        # increases across restarts (see Peers)
         self._drop_logged: Dict[str, float] = {}
+        self.arrived: List[str] = []              # peers up or restarted, for the caller
         now = clock()
         self.graceful = GracefulRestart(
             bool(self.peers.states), now + max(5.0, options.peer_hold_time),
@@ -85,6 +86,7 @@ class Membership:
         out = []
         if came_up or restarted:
             LOG.info("peer %s is up%s", message.node, " (restarted)" if restarted else "")
+            self.arrived.append(message.node)
             if restarted:           # what we were sending went to its previous life
                 self.syncs.pop(message.node, None)
                 self._sync_started.pop(message.node, None)

@@ -55,7 +55,10 @@ class SwitchModeCollector:
         yield counter("ipop_arp_relayed", "ARP requests relayed to peers over ICC",
                       arp["relayed_to_peers"])
         yield counter("ipop_arp_relay_retries", "relays resent, or skipped over the budget", {
-            "sent": arp["relay_retries"], "skipped": arp["relay_retries_skipped"]}, "outcome")
+            "sent": arp["relay_retries"], "skipped": arp["relay_retries_skipped"],
+            "peer_arrived": arp["relayed_to_arrived_peers"]}, "outcome")
+        yield counter("ipop_arp_caught_forwarded", "replies a relay_reply flow caught that "
+                      "answered no relay, forwarded by the controller", arp["caught_forwarded"])
         yield counter("ipop_icc_sent", "ICC messages sent", icc["sent"], "type")
         yield counter("ipop_icc_received", "ICC messages accepted", icc["received"], "type")
         yield counter("ipop_icc_dropped", "ICC datagrams dropped", icc["dropped"], "reason")

@@ -8,14 +8,14 @@ import logging
 import socket
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 from . import arp, pipeline
 from .addr import Subnets
 from .announce import Announcer
 from .config import Options
 from .icc import Message
-from .intents import Output, PacketOut
+from .intents import TABLE, Output, PacketOut
 from .membership import Membership
 from .ports import BridgePorts
 from .reconcile import KeyedSource
@@ -24,6 +24,7 @@ from .timers import Budget, Every
 
 LOG = logging.getLogger("ipop_ryu")
 
+CATCH_SPAN = 2                # a catch flow lives 2 pending_timeouts (see Neighbours._catch)
 RETRY_FIRST = 0.25            # an unanswered relay is resent after 0.25, 0.5 and 1 s; then
 RETRY_MAX = 3                 # the host's own next request (about 1 s later) starts anew
 RETRY_BUDGET = 100            # resends per second at most: a flood of requests for absent
@@ -68,6 +69,7 @@ class Neighbours:
         self.table = ArpTable(options.node_id, options.arp_timeout)
         self.pending: Dict[str, Dict[str, Requester]] = {}   # target ip -> requester ip -> ...
         self.relays: Dict[str, Dict[str, Relay]] = {}        # target ip -> node -> ...
+        self.catching: Dict[str, float] = {}    # requester mac -> its catch flow lasts until
         self.retries: Dict[str, Retry] = {}                  # target ip -> next resend
         self.responders: Dict[str, float] = {}   # ip -> when OVS drops its responder flow
         self.announcer = Announcer(options.announce and options.icc, options.arp_timeout,
@@ -129,9 +131,11 @@ class Neighbours:
         return [(e.ip, e.mac, max(0, int(wall - e.seen))) for e in self.local_entries()]
 
     # ---- packet-in ----------------------------------------------------------------------------
-    def packet_in(self, in_port: int, data: bytes) -> list:
+    def packet_in(self, in_port: int, data: bytes, metadata: int = 0) -> list:
         """A copy of a local broadcast ARP or ARP reply: the datapath has delivered the frame
-        to the local ports already; here it is learned from, relayed or answered for peers."""
+        to the local ports already (unless a catch flow marked it CAUGHT: a reply to a host
+        of another site whose requests we replay); here it is learned from, relayed or
+        answered for peers."""
         self.stats["packet_in"] += 1
         frame = arp.parse(data)
         if frame is None:
@@ -143,14 +147,16 @@ class Neighbours:
             return []
         now = self.clock()
         out = []
+        # what another site waits for (a relay, an answer) goes out before what we learn
+        # from the frame: neither depends on the other (a gratuitous ARP is never relayed)
+        if frame.op == arp.ARP_REQUEST and frame.is_broadcast:
+            out += self._local_request(frame, in_port, now)
+        elif frame.op == arp.ARP_REPLY:
+            out += self._local_reply(frame, now, data if metadata & pipeline.CAUGHT else None)
         if self._learnable(frame.spa, frame.sha):
             out += self._learn_local(frame, in_port, now)
         elif not frame.is_probe:
             self.stats["not_learned"] += 1
-        if frame.op == arp.ARP_REQUEST and frame.is_broadcast:
-            out += self._local_request(frame, in_port, now)
-        elif frame.op == arp.ARP_REPLY:
-            out += self._local_reply(frame, now)
         return out
 
     def _local_request(self, frame: arp.ArpFrame, in_port: int, now: float):
@@ -178,20 +184,22 @@ class Neighbours:
         return self.members.to_peers("arp_request", sender_ip=requester.ip,
                                      sender_mac=requester.mac, target_ip=target)
 
-    def _local_reply(self, frame: arp.ArpFrame, now: float):
+    def _local_reply(self, frame: arp.ArpFrame, now: float, caught: Optional[bytes]):
         """A local owner answered: local requesters got the frame from the datapath; a
-        request we replayed for another site is answered over ICC."""
+        request we replayed for another site is answered over ICC. A caught reply (its
+        frame, not delivered) that answers no relay goes on as the datapath would send it."""
         self.pending.pop(frame.spa, None)
         self.retries.pop(frame.spa, None)
-        out = []
-        relays = self.relays.pop(frame.spa, {})
-        for relay in relays.values():
+        out, answered = [], False
+        for relay in self.relays.pop(frame.spa, {}).values():
             if relay.until > now and frame.spa != relay.ip and self._learnable(frame.spa,
                                                                                 frame.sha):
                 self.stats["arp_answered_for_peers"] += 1
+                answered |= relay.mac == frame.tha
                 out += self.members.to_peer(relay.node, "arp_reply", ip=frame.spa, mac=frame.sha)
-        if relays:          # answered: the owner's next replies are ordinary frames again
-            out.append(pipeline.delete_relay_reply_punt(frame.spa))
+        if caught is not None and not answered:
+            self.stats["arp_caught_forwarded"] += 1
+            out.append(PacketOut(caught, (Output(TABLE),)))
         return out
 
     def _flood_local(self, data: bytes, in_port) -> list:
@@ -217,24 +225,33 @@ class Neighbours:
         relay = Relay(message.node, sender_ip, sender_mac, now + self.options.pending_timeout)
         self.relays.setdefault(target, {})[message.node] = relay
         self.stats["arp_replayed_locally"] += 1
-        return self._replay(target, relay) + flows
+        return self._replay(target, relay, now) + flows
 
-    def _replay(self, target: str, relay: Relay) -> list:
+    def _replay(self, target: str, relay: Relay, now: float) -> list:
         """Ask our hosts for target as the remote requester would; the owner's reply is
-        punted back to us by the catch flow, which goes first (in order)."""
+        punted back to us by the requester's catch flow, which goes first (in order)."""
         replay = arp.build(arp.request(relay.ip, relay.mac, target))
-        catch = pipeline.install_relay_reply_punt(target, relay.mac,
-                                                  self.options.pending_timeout)
-        return [catch] + self._flood_local(replay, None)
+        return self._catch(relay, now) + self._flood_local(replay, None)
+
+    def _catch(self, relay: Relay, now: float) -> list:
+        """The requester's catch flow, unless one in the bridge already outlives this relay:
+        it lives CATCH_SPAN pending_timeouts, so a stream of relays for one requester costs
+        one flow-mod per pending_timeout, not one each."""
+        if self.catching.get(relay.mac, 0.0) >= relay.until:
+            return []
+        span = CATCH_SPAN * self.options.pending_timeout
+        self.catching[relay.mac] = now + span
+        return [pipeline.install_relay_reply_punt(relay.ip, relay.mac, span)]
 
     def replay_waiting(self, now: float) -> list:
         """Replays asked for while the bridge was away (a cold start: peers relay to us
         before our switch connects) go out once it is back, not at the peer's next retry."""
         out = []
+        self.catching.clear()           # a new connection: the bridge's flows may be gone
         for target, relays in self.relays.items():
             live = [r for r in relays.values() if r.until > now]
             if live:
-                out += self._replay(target, live[0])
+                out += self._replay(target, live[0], now)
         return out
 
     def icc_arp_reply(self, message: Message, now: float) -> list:
@@ -280,6 +297,23 @@ class Neighbours:
                 self.table.remove(ip)
                 self.stats["entries_withdrawn"] += 1
                 out += self._forget(entry)
+        return out
+
+    def peer_up(self, name: str, now: float) -> list:
+        """A peer came up or restarted: what our hosts wait for may be there, so ask it at
+        once instead of at the next retry (a cold start: sites come up one by one, and a
+        relay sent before a peer listened was lost). Spends the retry budget."""
+        out = []
+        for target, requesters in self.pending.items():
+            waiting = next((r for r in requesters.values() if r.until > now), None)
+            if waiting is None:
+                continue
+            if not self._retry_budget.take(now):
+                self.stats["arp_relay_retries_skipped"] += 1
+                break
+            self.stats["arp_relayed_to_arrived_peer"] += 1
+            out += self.members.to_peer(name, "arp_request", sender_ip=waiting.ip,
+                                        sender_mac=waiting.mac, target_ip=target)
         return out
 
     def peer_down(self, name: str) -> list:
@@ -378,6 +412,7 @@ class Neighbours:
             out += self._forget(entry)
         out += self.announcer.tick(now, self.local_entries)
         if self._cleanup.due(now):
+            self.catching = {mac: t for mac, t in self.catching.items() if t > now}
             for waiting in (self.pending, self.relays):
                 for target in list(waiting):
                     live = {k: v for k, v in waiting[target].items() if v.until > now}

@@ -39,6 +39,9 @@ TABLE_NAMES = {CLASSIFY: "classify", ARP: "arp", LEARN: "learn", FWD_ANY: "fwd_a
 # metadata written in CLASSIFY: where the frame entered the bridge
 FROM_LOCAL, FROM_OVERLAY = 1, 2
 METADATA_MASK = 0xFF
+# written by the relay_reply catch flow: the datapath did not deliver this reply, so the
+# controller answers a relay with it or forwards it (packet-ins carry the metadata)
+CAUGHT = 0x100
 
 COOKIE_TAG = 0x4950 << 48
 COOKIE_TAG_MASK = 0xFFFF << 48
@@ -56,8 +59,8 @@ PURPOSES = {
     "flood": (0x08, "broadcast / unknown unicast, split horizon"),
     "default": (0x09, "table defaults and misses"),
     "punt_meter": (0x0A, "ARP punt through the port's meter"),
-    "relay_reply": (0x0B, "owner's reply to a request replayed for another site: to the "
-                          "controller only (it goes there as ICC)"),
+    "relay_reply": (0x0B, "local ARP replies to a host of another site whose requests are "
+                          "replayed here: to the controller only (answers cross as ICC)"),
 }
 TRANSIENT = ("learned_mac", "relay_reply")     # not audited: OVS or a timeout removes them
 
@@ -238,13 +241,15 @@ _RESPONDER_ACTIONS = (SetField("arp_op", ARP_REPLY),
                       Move("eth_src", "eth_dst", 48))
 
 
-def install_relay_reply_punt(target_ip: str, requester_mac: str, hard_timeout: int) -> Flow:
-    """While a request from another site is replayed here, the owner's answer to it goes to
-    the controller only (it crosses as ICC, never as a frame)."""
-    return flow(ARP, PRIO_RELAY_REPLY, cookie("relay_reply", target_ip),
+def install_relay_reply_punt(requester_ip: str, requester_mac: str, hard_timeout: int) -> Flow:
+    """While requests of a host of another site are replayed here, local ARP replies to it
+    go to the controller only, marked CAUGHT: an owner's answer crosses as ICC, never as a
+    frame; any other reply (a liveness probe's) the controller forwards as the datapath would
+    have. One flow per requester, not per request: a burst of relays costs one flow-mod."""
+    return flow(ARP, PRIO_RELAY_REPLY, cookie("relay_reply", requester_ip),
                 {**_from(FROM_LOCAL), "eth_type": ETH_TYPE_ARP, "arp_op": ARP_REPLY,
-                 "arp_spa": target_ip, "eth_dst": requester_mac},
-                goto=PUNT, hard_timeout=hard_timeout)
+                 "eth_dst": requester_mac},
+                metadata=(CAUGHT, CAUGHT), goto=PUNT, hard_timeout=hard_timeout)
 
 
 def for_one_write(intents: list) -> list:
@@ -260,10 +265,6 @@ def for_one_write(intents: list) -> list:
 
 
 _RELAY_REPLY_PURPOSE = cookie("relay_reply") & PURPOSE_MASK
-
-
-def delete_relay_reply_punt(target_ip: str) -> DeleteFlows:
-    return DeleteFlows(cookie("relay_reply", target_ip))
 
 
 def delete_arp_responder(ip: str) -> List[DeleteFlows]:

@@ -116,6 +116,8 @@ def stats(core) -> dict:
             "relay_retries": s["arp_relay_retries"],
             "relay_retries_skipped": s["arp_relay_retries_skipped"],   # over the resend budget
             "replayed_locally": s["arp_replayed_locally"],
+            "relayed_to_arrived_peers": s["arp_relayed_to_arrived_peer"],  # asked on peer up
+            "caught_forwarded": s["arp_caught_forwarded"],  # caught replies answering no relay
         },
         "icc": {
             "sent": {t: s["icc_sent." + t] for t in SCHEMAS},

@@ -130,14 +130,17 @@ class SwitchMode:
                                                                   self.clock()))
 
     # ---- events ---------------------------------------------------------------------------
-    def packet_in(self, in_port: int, data: bytes) -> list:
-        return self._count_flows(self.neighbours.packet_in(in_port, data))
+    def packet_in(self, in_port: int, data: bytes, metadata: int = 0) -> list:
+        """A punted frame; metadata is the packet-in's (pipeline.CAUGHT: not delivered)."""
+        return self._count_flows(self.neighbours.packet_in(in_port, data, metadata))
 
     def icc_datagram(self, data: bytes, addr, received_at: Optional[float] = None) -> list:
         """A datagram from a peer; received_at is the wall-clock time it arrived."""
         if self.members.codec is None:
             return []
         message, out = self.members.receive(data, addr, received_at)
+        while self.members.arrived:
+            out += self.neighbours.peer_up(self.members.arrived.pop(), self.clock())
         if message is None:
             return out
         handler = self._handlers.get(message.type)

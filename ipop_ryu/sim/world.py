@@ -7,7 +7,7 @@ import random
 import time
 from collections import Counter
 
-from ipop_ryu.core import arp
+from ipop_ryu.core import arp, pipeline
 from ipop_ryu.core.config import Options, Peer
 from ipop_ryu.core.intents import IccSend, Output, PacketOut
 from ipop_ryu.core.switchmode import SwitchMode
@@ -189,7 +189,7 @@ class World:
     def _owner_reply(self, name, port, reply):
         core = self.sites.get(name)
         if core is not None:
-            self._call(name, core.packet_in, port, reply)
+            self._call(name, core.packet_in, port, reply, pipeline.CAUGHT)
 
     # ---- views ----------------------------------------------------------------------------
     def responders_at(self, name):

@@ -5,8 +5,8 @@ from ipop_ryu.core import icc
 from ipop_ryu.lab.topology import mesh, seed_two_sites
 from ipop_ryu.lab.traffic import arping, flush_arp, is_arp, ping
 
-from .util import (controller_alive, flows, n_packets, ping_until_ok, send_udp, stats,
-                   wait_for)
+from .util import (arp_table, controller_alive, flows, n_packets, ping_until_ok, send_udp,
+                   stats, wait_for)
 
 BCAST = "ff:ff:ff:ff:ff:ff"
 
@@ -87,6 +87,9 @@ def test_host_that_leaves_expires_and_is_not_answered(lab_factory):
     wait_for(lambda: flows(site_a, "proxy_arp", "10.0.3.7"), 5, "responder flow")
     h7.exec(["ip", "link", "set", "eth0", "down"])                   # the host leaves
     wait_for(lambda: not flows(site_a, "proxy_arp", "10.0.3.7"), 10, "responder removed")
+    # the flow's hard timeout is the entry's remaining life in whole seconds, rounded down:
+    # it goes up to a second before the entry, which the controller answers from till then
+    wait_for(lambda: "10.0.3.7" not in arp_table(site_a), 3, "entry expired")
     flush_arp(lab.hosts["h3"])
     result = arping(lab.hosts["h3"], "10.0.3.7", count=2, timeout=3)
     assert not result.ok, result.output
@@ -124,6 +127,9 @@ def test_unicast_arp_reaches_the_real_host_never_the_proxy(lab_factory):
     unicast = ["arping", "-c", "2", "-C", "1", "-w", "3", "-t", h7.mac, "-i", "eth0", "10.0.3.7"]
     out = h5.exec(unicast, check=False).stdout          # a kernel-style liveness probe
     assert f"from {h7.mac}" in out.lower(), out         # ... answered by h7 across the overlay
+    # h5's requests were just replayed at B, so B's catch flow for h5 took h7's reply: B's
+    # controller forwarded it (it answers no relay), as the datapath would have
+    assert stats(lab.sites["B"])["arp"]["caught_forwarded"] >= 1
     h7.exec(["ip", "link", "set", "eth0", "down"])
     out = h5.exec(unicast, check=False).stdout
     assert "from" not in out.lower(), "the proxy never answers a unicast probe: " + out

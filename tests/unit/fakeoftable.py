@@ -32,6 +32,7 @@ class FakeOFTable(FakeSwitch):
     def __init__(self):
         super().__init__()
         self.to_controller = []          # (meter, packet) copies sent to the controller
+        self.punted_metadata = []        # the metadata each copy carried (packet-in match)
 
     def tables(self):
         by_table = {}
@@ -88,6 +89,7 @@ class FakeOFTable(FakeSwitch):
                 out.append((packet["in_port"], _clean(packet)))
             elif port == CONTROLLER:
                 self.to_controller.append((packet.get("_meter"), _clean(packet)))
+                self.punted_metadata.append(packet["metadata"])
                 out.append((CONTROLLER, _clean(packet)))
             elif port != packet["in_port"]:           # OVS skips output to the input port
                 out.append((port, _clean(packet)))

@@ -44,6 +44,6 @@ def test_one_write_puts_catch_flows_first_then_answers_then_the_rest():
     catch_b = pipeline.install_relay_reply_punt("10.0.3.8", "02:00:0a:00:03:05", 5)
     out_a, out_b = PacketOut(b"a", (Output(1),)), PacketOut(b"b", (Output(2),))
     responder = pipeline.install_arp_responder("10.0.3.9", "02:00:0a:00:03:09", 30)
-    gone = pipeline.delete_relay_reply_punt("10.0.3.6")
+    gone = pipeline.delete_learned_mac("02:00:0a:00:03:06")[0]
     batch = [catch_a, out_a, *responder, gone, catch_b, out_b]
     assert pipeline.for_one_write(batch) == [catch_a, catch_b, out_a, out_b, *responder, gone]

@@ -75,8 +75,29 @@ def test_the_owners_reply_to_a_replayed_request_goes_to_the_controller_only():
     (replay,) = [i for i in step if isinstance(i, PacketOut)]
     assert ports(table.packet_out(replay)) == [1, 2]
     table.to_controller.clear()
-    out = table.process(1, frame(is_at("10.0.3.3", "10.0.3.7")))
+    reply = frame(is_at("10.0.3.3", "10.0.3.7"))
+    out = table.process(1, reply)
     assert ports(out) == [] and len(table.to_controller) == 1, "it crosses as ICC only"
+    metadata = table.punted_metadata[-1]
+    assert metadata & pipeline.CAUGHT, "marked: the controller knows it was not delivered"
+    answer = core.packet_in(1, arp.build(arp.reply("10.0.3.3", mac_of("10.0.3.3"), "10.0.3.7",
+                                                   mac_of("10.0.3.7"))), metadata)
+    assert not [i for i in answer if isinstance(i, PacketOut)]
+
+
+def test_a_caught_reply_that_answers_no_relay_is_forwarded_by_the_controller():
+    """A liveness probe's reply to a remote host whose requests are replayed here: the catch
+    flow takes it, the controller puts it back into the pipeline, it reaches the overlay."""
+    core, table, clock = bridge()
+    table.process(10, ethernet(mac_of("10.0.3.7"), mac_of("10.0.3.3")))     # B's host seen
+    relay = core.codec.encode("arp_request", "B", 1, clock(), sender_ip="10.0.3.7",
+                              sender_mac=mac_of("10.0.3.7"), target_ip="10.0.3.99")
+    table.apply(core.icc_datagram(relay, ("192.0.2.2", 30000)))
+    data = arp.build(arp.reply("10.0.3.5", mac_of("10.0.3.5"), "10.0.3.7", mac_of("10.0.3.7")))
+    assert ports(table.process(2, frame(data))) == []
+    step = core.packet_in(2, data, table.punted_metadata[-1])
+    (forward,) = [i for i in step if isinstance(i, PacketOut)]
+    assert ports(table.packet_out(forward)) == [10], "on to the host that asked, once"
 
 
 def test_unicast_arp_is_forwarded_to_the_learned_port():

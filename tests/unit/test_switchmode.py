@@ -241,7 +241,8 @@ def test_hellos_liveness_and_withdrawal():
     # A gives B its (empty) local entries, and asks for B's; B answers with a sync
     assert types(of(IccSend, step)) == ["sync_end", "sync_request"]
     step = deliver(of(IccSend, step), cores)
-    assert types(of(IccSend, step)) == ["bindings", "sync_end"]
+    # B has heard A now: h7's request for 10.0.3.104, relayed before A was up, is asked again
+    assert types(of(IccSend, step)) == ["bindings", "sync_end", "arp_request"]
     step = deliver(of(IccSend, step), cores)
     assert a.table.get("10.0.3.7", clock()).node == "B", "state sync without ARP traffic"
     assert responders(step, "10.0.3.7"), "A answers locally for B's host"
@@ -262,12 +263,13 @@ def test_restarted_peer_gets_our_entries_again():
     a.packet_in(1, who_has("10.0.3.3", "10.0.3.5"))
     hello = lambda boot, seq: a.codec.encode("hello", "B", seq, clock(), boot=boot)
     first = of(IccSend, a.icc_datagram(hello("one", 1), ("192.0.2.2", 30000)))
-    assert types(first) == ["bindings", "sync_end", "sync_request"]
+    assert types(first) == ["bindings", "sync_end", "sync_request", "arp_request"]
     assert b'"10.0.3.3"' in first[0].data
     assert of(IccSend, a.icc_datagram(hello("one", 2), ("192.0.2.2", 30000))) == []
     clock.now += 2                            # B restarts: it gets our hosts again
     again = of(IccSend, a.icc_datagram(hello("two", 3), ("192.0.2.2", 30000)))
-    assert types(again) == ["bindings", "sync_end"] and b'"10.0.3.3"' in again[0].data
+    assert types(again) == ["bindings", "sync_end", "arp_request"]   # h3 still waits
+    assert b'"10.0.3.3"' in again[0].data
 
 
 def test_replayed_and_stale_datagrams_are_dropped():
@@ -319,9 +321,9 @@ def test_a_relay_that_arrives_before_the_bridge_is_replayed_when_it_connects():
     request = arp.parse(replay.data)
     assert (request.spa, request.tpa) == ("10.0.3.5", "10.0.3.104")
     catch = [f for f in of(Flow, step)
-             if f.cookie == pipeline.cookie("relay_reply", "10.0.3.104")]
+             if f.cookie == pipeline.cookie("relay_reply", "10.0.3.5")]    # the requester's
     assert catch and step.index(catch[0]) < step.index(replay), "the catch flow goes first"
-    sends = of(IccSend, b.packet_in(2, is_at("10.0.3.104", "10.0.3.5")))
+    sends = of(IccSend, b.packet_in(2, is_at("10.0.3.104", "10.0.3.5"), pipeline.CAUGHT))
     assert types(sends) == ["arp_reply"]
     # answered: a later reconnect replays nothing
     assert not of(PacketOut, b.switch_connected(PORTS_B))
@@ -329,3 +331,61 @@ def test_a_relay_that_arrives_before_the_bridge_is_replayed_when_it_connects():
     deliver(of(IccSend, a.packet_in(2, who_has("10.0.3.5", "10.0.3.99"))), cores)
     clock.now += b.options.pending_timeout + 1
     assert not of(PacketOut, b.switch_connected(PORTS_B))
+
+
+def test_one_catch_flow_per_requester_and_pending_timeout():
+    """A stream of relays from one remote host costs one flow-mod per pending_timeout."""
+    clock = Clock()
+    b = make("B", ["A"], PORTS_B, clock)
+    timeout = b.options.pending_timeout
+
+    def relay(seq, target):
+        return b.icc_datagram(b.codec.encode(
+            "arp_request", "A", seq, clock(), sender_ip="10.0.3.5",
+            sender_mac=mac_of("10.0.3.5"), target_ip=target), ("192.0.2.1", 30000))
+
+    def catches(step):
+        return [f for f in of(Flow, step) if pipeline.purpose_of(f.cookie) == "relay_reply"]
+    (first,) = catches(relay(1, "10.0.3.200"))
+    assert first.hard_timeout == 2 * timeout and first.metadata == (pipeline.CAUGHT,) * 2
+    for seq in range(2, 12):
+        clock.now += timeout / 20
+        assert of(PacketOut, relay(seq, f"10.0.3.{200 + seq}")) and not catches(
+            relay(100 + seq, f"10.0.3.{150 + seq}")), "covered by the first catch flow"
+    clock.now += timeout
+    assert catches(relay(50, "10.0.3.250")), "refreshed before it could expire mid-relay"
+
+
+def test_a_caught_reply_answers_its_relay_over_icc_and_any_other_goes_on_as_a_frame():
+    clock = Clock()
+    b = make("B", ["A"], PORTS_B, clock)
+    b.icc_datagram(b.codec.encode("arp_request", "A", 1, clock(), sender_ip="10.0.3.5",
+                                  sender_mac=mac_of("10.0.3.5"), target_ip="10.0.3.104"),
+                   ("192.0.2.1", 30000))
+    answer = b.packet_in(2, is_at("10.0.3.104", "10.0.3.5"), pipeline.CAUGHT)
+    assert types(of(IccSend, answer)) == ["arp_reply"] and not of(PacketOut, answer)
+    # the same requester's liveness probe answered by another host: forwarded, not lost
+    other = is_at("10.0.3.7", "10.0.3.5")
+    step = b.packet_in(1, other, pipeline.CAUGHT)
+    (forward,) = of(PacketOut, step)
+    assert forward.data == other and [a.port for a in forward.actions] == [TABLE]
+    assert not of(IccSend, step) and b.stats["arp_caught_forwarded"] == 1
+    assert not of(PacketOut, b.packet_in(1, other)), "a copy: the datapath delivered it"
+
+
+def test_a_peer_that_comes_up_is_asked_at_once_for_what_hosts_wait_for():
+    """Cold start: A relayed before B's controller listened (lost); B's first hello brings
+    the request to B at once, not at A's next retry (up to a second later)."""
+    clock = Clock()
+    a = make("A", ["B"], PORTS_A, clock)
+    a.packet_in(2, who_has("10.0.3.5", "10.0.3.104"))          # relayed into the void
+    clock.now += 0.1
+    hello = a.codec.encode("hello", "B", 1, clock(), boot="b00b")
+    asked = [s for s in of(IccSend, a.icc_datagram(hello, ("192.0.2.2", 30000)))
+             if types([s]) == ["arp_request"]]
+    assert len(asked) == 1 and json.loads(asked[0].data[36:])["target_ip"] == "10.0.3.104"
+    assert a.stats["arp_relayed_to_arrived_peer"] == 1
+    clock.now += a.options.pending_timeout + 1                   # nobody waits any more
+    hello = a.codec.encode("hello", "B", 2, clock(), boot="b00c")   # B restarted
+    assert not [s for s in of(IccSend, a.icc_datagram(hello, ("192.0.2.2", 30000)))
+                if types([s]) == ["arp_request"]]
