@@ -1,11 +1,21 @@
 # Newcomer entry points: `make demo` and `make test` (both run `make setup` first).
+# FRAMEWORK picks the OpenFlow framework of .venv: ryu, os-ken (4.x) or os-ken3; by default the
+# one .venv already holds (ryu for a new one), so `make test` keeps what `make setup FRAMEWORK=`
+# chose.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+FRAMEWORK ?= $(or $(firstword $(patsubst $(VENV)/.installed-%,%,$(wildcard $(VENV)/.installed-*))),ryu)
+FRAMEWORKS := ryu os-ken os-ken3
+ifeq ($(filter $(FRAMEWORK),$(FRAMEWORKS)),)
+$(error FRAMEWORK=$(FRAMEWORK): expected one of $(FRAMEWORKS))
+endif
 PY := $(VENV)/bin/python
 APT_PACKAGES := openvswitch-switch iproute2 iputils-ping arping tcpdump iperf3 ethtool nftables
+# ryu 4.34 does not build with setuptools>=68 (get_script_args): every install is constrained.
+PIP := PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PY) -m pip install -q
 
-.PHONY: setup apt venv test unit integration demo bench clean
+.PHONY: setup apt venv test unit integration demo bench test-matrix wheel clean
 setup: apt venv
 
 # Install only what is missing; needs root on a fresh machine.
@@ -17,17 +27,17 @@ apt:
 	fi
 	@# The packaged OVS service is not used: each lab site runs its own daemons.
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed-$(FRAMEWORK)
 
-$(VENV)/.installed: requirements.txt setup.py constraints-build.txt
+# A venv holds one framework: asking for another rebuilds it.
+$(VENV)/.installed-$(FRAMEWORK): requirements/base.txt requirements/$(FRAMEWORK).txt setup.py constraints-build.txt
+	@if ls $(VENV)/.installed-* 2>/dev/null | grep -qv "/.installed-$(FRAMEWORK)$$"; then \
+	  echo "$(VENV) holds another framework: rebuilding it for $(FRAMEWORK)"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# ryu 4.34 does not build with setuptools>=68 (get_script_args): constrain the build.
-	PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PY) -m pip install -q -r requirements.txt
-	PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PY) -m pip install -q --no-deps -e .
-	# Ryu 4.34 on eventlet >= 0.30.3: see ipop_ryu/compat/eventlet_already_handled.py
-	echo "import ipop_ryu.compat.eventlet_already_handled" \
-	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_ipop_ryu_eventlet_compat.pth"
-	$(VENV)/bin/ryu-manager --version
+	$(PIP) -r requirements/$(FRAMEWORK).txt
+	# editable; the package's .pth applies the eventlet shim Ryu 4.34 needs (see setup.py)
+	$(PIP) --no-deps -e .
+	$(VENV)/bin/ipop-ryu controller --version
 	touch $@
 
 test: setup
@@ -36,6 +46,13 @@ test: setup
 unit: setup
 	$(PY) -m pytest -ra tests/unit
 
+# Unit tests under every framework on Python 3.11, 3.12 and 3.13 (.venv-matrix/<py>-<fw>/).
+test-matrix:
+	bash packaging/test-matrix.sh
+
+wheel:
+	PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PYTHON) -m pip wheel -q --no-deps -w dist .
+
 demo: setup
 	$(VENV)/bin/ipop-ryu demo
 
@@ -43,4 +60,4 @@ bench: setup
 	$(VENV)/bin/ipop-ryu bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-matrix build dist *.egg-info

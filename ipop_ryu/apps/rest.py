@@ -12,8 +12,7 @@ a page at a time, and a page of more than 1000 rows is built 1000 at a time, yie
 """
 import json
 
-from ryu.app.wsgi import ControllerBase, Response, route
-from ryu.lib import hub
+from ipop_ryu.compat.framework import ControllerBase, Response, hub, route
 
 from ipop_ryu.core import metrics, status
 

@@ -7,17 +7,12 @@ import socket
 import time
 
 from eventlet.hubs import trampoline
-from ryu import cfg
-from ryu.base import app_manager
-from ryu.controller import ofp_event
-from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, \
-    set_ev_cls
-from ryu.app.wsgi import WSGIApplication
-from ryu.controller.controller import datapath_connection_factory
-from ryu.lib import hub
-from ryu.ofproto import ofproto_v1_3
 
 from ipop_ryu.apps.rest import APP_KEY, StatusController
+from ipop_ryu.compat.framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER,
+                                       WSGIApplication, app_manager, cfg,
+                                       datapath_connection_factory, hub, ofp_event,
+                                       ofproto_v1_3, set_ev_cls)
 from ipop_ryu.core import metrics, pipeline
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import (IccSend, PacketOut, RequestAggregateStats,

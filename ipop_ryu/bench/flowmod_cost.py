@@ -11,8 +11,8 @@ import socket
 import sys
 import time
 
-from ryu.ofproto import ofproto_v1_3 as ofp
-from ryu.ofproto import ofproto_v1_3_parser as parser
+from ipop_ryu.compat.framework import ofproto_v1_3 as ofp
+from ipop_ryu.compat.framework import ofproto_v1_3_parser as parser
 
 from ipop_ryu.core import pipeline
 from ipop_ryu.ofp import ryu13

@@ -47,7 +47,8 @@ from ipop_ryu.lab.lab import ICC_PORT
 from . import metrics as M
 from . import runner
 from .feeder import entry_ip, entry_mac, udp_queue
-from .probes import Background, Probes, _cpu_seconds
+from .probes import Probes
+from .procs import Background, cpu_seconds
 from .report import num, sections, targets_table
 
 DEFAULT_NS = (1000, 10000, 50000, 100000)
@@ -309,9 +310,9 @@ def _flows_at(target):
 
 def _cpu(pids, window):
     """CPU seconds per minute of each {name: pid} over `window` seconds of wall time."""
-    before, t0 = {k: _cpu_seconds(p) for k, p in pids.items()}, time.monotonic()
+    before, t0 = {k: cpu_seconds(p) for k, p in pids.items()}, time.monotonic()
     time.sleep(window)
-    after, t1 = {k: _cpu_seconds(p) for k, p in pids.items()}, time.monotonic()
+    after, t1 = {k: cpu_seconds(p) for k, p in pids.items()}, time.monotonic()
     return {k: None if before[k] is None or after[k] is None else
             round((after[k] - before[k]) * 60.0 / (t1 - t0), 3) for k in pids}
 

@@ -4,7 +4,7 @@ import importlib
 import sys
 
 # sub-command modules, in the order `ipop-ryu --help` lists them
-MODULES = ("lab", "bridge", "flows", "status", "demo", "bench", "sim")
+MODULES = ("init", "controller", "doctor", "lab", "bridge", "flows", "status", "demo", "bench", "sim")
 
 
 class CommandError(Exception):

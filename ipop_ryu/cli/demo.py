@@ -14,7 +14,8 @@ import sys
 import time
 
 from . import CommandError
-from . import lab as lab_cli
+from . import lab_build
+from .lab_show import render_map
 from .status import render_arp
 
 # (container, address, what it shows), in the order the demo runs them
@@ -85,7 +86,7 @@ def _interrupt(signum, frame):
 def run(args):
     from ..lab.topology import seed_two_sites
     from ..lab.traffic import ping
-    root = lab_cli.workdir_root(args)
+    root = lab_build.workdir_root(args)
     start = time.monotonic()
     lab = desc = None
     built = []  # the Lab, as soon as it exists: torn down whatever happens after
@@ -97,11 +98,11 @@ def run(args):
         say("== ipop-ryu demo: IPOP switch mode, the seed's two sites on this machine ==")
         say()
         say("$ ipop-ryu lab up")
-        progress = lab_cli.Progress("lab up")
-        lab, desc = lab_cli.build(seed_two_sites(), root, args.ryu_manager, progress, built)
+        progress = lab_build.Progress("lab up")
+        lab, desc = lab_build.build(seed_two_sites(), root, args.ryu_manager, progress, built)
         up_at = time.monotonic()
         up_time = progress.elapsed()
-        say(lab_cli.render_map(desc))
+        say(render_map(desc))
 
         heading("the seed's pings")
         for name, ip, what in PINGS:
@@ -157,7 +158,7 @@ def _teardown(lab):
     try:
         say()
         say("$ ipop-ryu lab down")
-        return True, lab_cli.teardown(lab)
+        return True, lab_build.teardown(lab)
     except CommandError as exc:
         return False, str(exc)
     except Exception as exc:  # never lose the verdict
@@ -195,8 +196,8 @@ def register(sub):
                     "down. The last line is the verdict; exit status 0 only when every ping "
                     "worked. Needs root.")
     parser.add_argument("--workdir-root", metavar="DIR",
-                        help=f"where the lab keeps its files (default ${lab_cli.ROOT_ENV} or "
-                             f"{lab_cli.DEFAULT_ROOT})")
+                        help=f"where the lab keeps its files (default ${lab_build.ROOT_ENV} or "
+                             f"{lab_build.DEFAULT_ROOT})")
     parser.add_argument("--ryu-manager", metavar="PATH",
                         help="the ryu-manager to run (default: this venv's)")
     parser.set_defaults(func=run)

@@ -109,7 +109,9 @@ class Membership:
         if state is None or state.peer.host != addr[0]:
             raise Drop(UNKNOWN_PEER, f"{message.node} from {addr[0]}")
         # judged by when the datagram arrived, not by how long it waited in our queue
-        skew = abs((self.wallclock() if received_at is None else received_at) - message.ts)
+        state.clock_offset = (self.wallclock() if received_at is None else received_at) \
+            - message.ts
+        skew = abs(state.clock_offset)
         if skew > self.options.icc_freshness:
             raise Drop(STALE, f"{message.node}: {skew:.0f}s off our clock")
         if not state.fresh_seq(message.seq):

@@ -18,6 +18,7 @@ class PeerState:
     received: int = 0
     max_seq: int = -1
     seen: int = 0                       # bit i set: max_seq - i was accepted
+    clock_offset: Optional[float] = None  # our clock - its timestamp, last signed datagram
 
     @property
     def name(self):

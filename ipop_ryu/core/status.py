@@ -87,6 +87,7 @@ def peers(core) -> list:
         "state": "up" if state.up else ("down" if state.last_heard is not None else "unknown"),
         "last_heard_ago": None if state.last_heard is None else round(now - state.last_heard, 1),
         "sent": state.sent, "received": state.received,
+        "clock_offset": None if state.clock_offset is None else round(state.clock_offset, 3),
         "entries": core.table.node_count(state.name),
     } for state in core.peers]
 

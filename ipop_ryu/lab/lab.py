@@ -84,6 +84,16 @@ class Site:
         return self.ovs.vsctl(*args)
 
 
+def default_controller():
+    """The running venv's `ryu-manager` when it has one (Ryu), else its `ipop-ryu`, run as
+    `ipop-ryu controller` (os-ken has no ryu-manager; os-ken 4 has no manager at all)."""
+    for name in ("ryu-manager", "ipop-ryu"):
+        path = os.path.join(sys.prefix, "bin", name)
+        if os.path.exists(path):
+            return path
+    return shutil.which("ryu-manager") or shutil.which("ipop-ryu") or "ryu-manager"
+
+
 class Lab:
     def __init__(self, spec, suffix=None, workdir_root=WORKDIR_ROOT, ryu_manager=None,
                  keep_workdir=None, timeout=30.0, progress=None):
@@ -92,10 +102,7 @@ class Lab:
         self.suffix = suffix or secrets.token_hex(3)
         self.workdir_root = workdir_root
         self.workdir = os.path.join(workdir_root, self.suffix)
-        default = os.path.join(sys.prefix, "bin", "ryu-manager")  # the running venv's
-        if not os.path.exists(default):
-            default = shutil.which("ryu-manager") or default
-        self.ryu_manager = ryu_manager or default
+        self.ryu_manager = ryu_manager or default_controller()
         if keep_workdir is None:  # keep logs/pcaps for post-mortems: IPOP_RYU_LAB_KEEP=1
             keep_workdir = os.environ.get("IPOP_RYU_LAB_KEEP", "") not in ("", "0")
         self.keep_workdir = keep_workdir
@@ -290,7 +297,10 @@ class Lab:
             else:
                 args = ["--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(OF_PORT),
                         "ryu.app.simple_switch_13"]
-            proc = netns.spawn(site.ns, [self.ryu_manager, *args], site.log_path,
+            command = [self.ryu_manager, *args]
+            if os.path.basename(self.ryu_manager) == "ipop-ryu":
+                command.insert(1, "controller")
+            proc = netns.spawn(site.ns, command, site.log_path,
                                dict(self._env, PYTHONUNBUFFERED="1"),
                                pidfile=os.path.join(site.rundir, "ryu-manager.pid"),
                                cwd=REPO_ROOT)

@@ -9,8 +9,8 @@ Ryu delivers it as EventOFPPacketIn to every app, ours or not.
 """
 import struct
 
-from ryu.ofproto import ofproto_v1_3 as ofp
-from ryu.ofproto import ofproto_v1_3_parser as parser
+from ipop_ryu.compat.framework import ofproto_v1_3 as ofp
+from ipop_ryu.compat.framework import ofproto_v1_3_parser as parser
 
 _FIXED = struct.Struct("!IHBBQ")              # buffer_id, total_len, reason, table_id, cookie
 _MATCH_HEADER = struct.Struct("!HH")          # ofp_match type, length

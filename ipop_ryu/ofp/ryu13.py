@@ -1,10 +1,9 @@
 """Translate core intents into Ryu OpenFlow 1.3 messages for one datapath."""
 import struct
 
-from ryu.lib import type_desc
-from ryu.ofproto import ofproto_v1_3 as ofp
-from ryu.ofproto import ofproto_v1_3_parser as parser
-from ryu.ofproto import oxm_fields
+from ipop_ryu.compat.framework import ofproto_v1_3 as ofp
+from ipop_ryu.compat.framework import ofproto_v1_3_parser as parser
+from ipop_ryu.compat.framework import oxm_fields, type_desc
 
 from ipop_ryu.core.intents import (ALL, CONTROLLER, IN_PORT, TABLE, DeleteFlows, DeleteMeter,
                                    Flow, Learn, Meter, Move, Output, PacketOut,

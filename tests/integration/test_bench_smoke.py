@@ -7,6 +7,10 @@ from ipop_ryu.bench.metrics import METRICS
 from ipop_ryu.cli import main
 from ipop_ryu.lab import netns
 
+from .util import needs_simple_switch_13
+
+pytestmark = needs_simple_switch_13   # the bench's baseline
+
 SYSTEMS = ("normal", "simple_switch_13", "ipop")
 # measured for every system, with a ratio to NORMAL
 EVERY_SYSTEM = ("arp_local_ms", "arp_cold_remote_ms", "arp_warm_remote_ms", "ping_rtt_ms",

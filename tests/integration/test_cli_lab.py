@@ -15,7 +15,7 @@ from ipop_ryu.lab import Lab, cleanup_all, mesh
 from ipop_ryu.lab import netns
 
 from .conftest import _skip_reason
-from .util import wait_for
+from .util import needs_simple_switch_13, wait_for
 
 CLI = os.path.join(sys.prefix, "bin", "ipop-ryu")
 
@@ -187,6 +187,7 @@ def test_up_errors(root):
     assert not netns.list_namespaces(f"ipr-{sfx}-") and os.listdir(root) == []
 
 
+@needs_simple_switch_13
 def test_several_labs_then_down_all_removes_what_any_run_left(root):
     first = lab(root, "up", "--sites", "3", "--hosts-per-site", "1", "--controller", "normal")
     assert first.returncode == 0, first.stderr

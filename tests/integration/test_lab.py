@@ -9,6 +9,8 @@ from ipop_ryu.lab import netns
 from ipop_ryu.lab.topology import vni
 from ipop_ryu.lab.traffic import arping, flush_arp, is_arp, is_icmp, ping
 
+from .util import needs_simple_switch_13
+
 
 def _alive(pid):
     return netns.process_marker(pid) is not None
@@ -31,6 +33,7 @@ def test_normal_two_sites_ping(lab_factory):
     assert site.vsctl("get", "interface", "ipop-B", "ofport").strip() == "101"
 
 
+@needs_simple_switch_13
 def test_simple_switch_two_sites_ping(lab_factory):
     lab = lab_factory(seed_two_sites(controller="simple_switch_13"))
     for site in lab.sites.values():
@@ -43,6 +46,7 @@ def test_simple_switch_two_sites_ping(lab_factory):
     assert "actions=CONTROLLER" in flows and "dl_dst=02:00:0a:00:03:03" in flows
 
 
+@needs_simple_switch_13
 def test_restarts(lab_factory):
     lab = lab_factory(mesh(2, 1, controller="simple_switch_13"))  # h10 in A, h30 in B
     h10 = lab.hosts["h10"]
@@ -57,6 +61,7 @@ def test_restarts(lab_factory):
     assert ping(h10, "10.0.3.30").ok
 
 
+@needs_simple_switch_13
 def test_down_removes_everything(lab_factory):
     lab = lab_factory(seed_two_sites(controller="simple_switch_13"))
     assert len(lab.namespaces()) == 1 + 2 + 4

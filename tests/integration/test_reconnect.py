@@ -10,7 +10,7 @@ from ipop_ryu.lab import netns
 from ipop_ryu.lab.lab import OF_PORT
 from ipop_ryu.lab.topology import seed_two_sites
 
-from .util import controller_alive, wait_for
+from .util import controller_alive, needs_simple_switch_13, wait_for
 
 # With OVS's default max_backoff (8 s) the tries after a loss come at +1, +3, +7 and +15 s:
 # back after 8 s (plus Ryu's start-up), the controller would wait for the last (7-8 s here).
@@ -46,8 +46,9 @@ def restart_and_time(lab, name):
     return max(0.0, seen["connected"] - seen["listening"])
 
 
-@pytest.mark.parametrize("controller,limit", [("ipop", DIAL_LIMIT),
-                                              ("simple_switch_13", BACKOFF_LIMIT)])
+@pytest.mark.parametrize("controller,limit", [
+    ("ipop", DIAL_LIMIT),
+    pytest.param("simple_switch_13", BACKOFF_LIMIT, marks=needs_simple_switch_13)])
 def test_restarted_controller_has_its_bridge_back(lab_factory, record_property, controller,
                                                   limit):
     lab = lab_factory(seed_two_sites(controller=controller))

@@ -1,11 +1,26 @@
 """Polling helpers for the switch-mode integration tests."""
+import importlib.util
 import json
 import re
 import sys
 import time
 
+import pytest
+
 from ipop_ryu.cli.status import arp_rows
 from ipop_ryu.core import pipeline
+
+
+def _has_simple_switch_13():
+    try:
+        return importlib.util.find_spec("ryu.app.simple_switch_13") is not None
+    except ImportError:
+        return False
+
+
+# Ryu's example app is the baseline of the lab and bench tests; os-ken ships no example apps
+needs_simple_switch_13 = pytest.mark.skipif(
+    not _has_simple_switch_13(), reason="Ryu's simple_switch_13 comes with Ryu only")
 
 
 def wait_for(predicate, timeout=10.0, what="condition", interval=0.1, show=None):

@@ -2,7 +2,7 @@
 import pytest
 
 from ipop_ryu.cli import CommandError, build_parser
-from ipop_ryu.cli.lab import lab_spec
+from ipop_ryu.cli.lab_build import lab_spec
 
 
 def spec_of(*argv):

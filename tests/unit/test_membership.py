@@ -69,6 +69,7 @@ def test_freshness_is_judged_by_arrival_not_by_our_queue():
     late = core.codec.encode("hello", "B", 2, clock() - 40, boot="b1")
     core.icc_datagram(late, B, received_at=clock())
     assert core.stats["icc_dropped.stale"] == 1
+    assert core.peers.get("B").clock_offset == 40, "kept for `ipop-ryu doctor` (and /peers)"
 
 
 def test_graceful_restart_waits_for_every_peer_or_the_deadline():

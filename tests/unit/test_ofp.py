@@ -1,6 +1,6 @@
 """The Ryu translation serialises every intent the core produces (no switch needed)."""
-from ryu.ofproto import ofproto_v1_3 as ofp
-from ryu.ofproto import ofproto_v1_3_parser as parser
+from ipop_ryu.compat.framework import ofproto_v1_3 as ofp
+from ipop_ryu.compat.framework import ofproto_v1_3_parser as parser
 
 from ipop_ryu.core import pipeline
 from ipop_ryu.core.intents import CONTROLLER, TABLE, Output, PacketOut

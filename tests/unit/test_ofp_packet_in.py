@@ -2,10 +2,10 @@
 import struct
 
 import pytest
-from ryu.ofproto import ofproto_protocol
-from ryu.ofproto import ofproto_v1_3 as ofp
-from ryu.ofproto import ofproto_v1_3_parser as parser
 
+from ipop_ryu.compat.framework import ofp_event, ofproto_protocol
+from ipop_ryu.compat.framework import ofproto_v1_3 as ofp
+from ipop_ryu.compat.framework import ofproto_v1_3_parser as parser
 from ipop_ryu.ofp import packet_in
 
 DATAPATH = ofproto_protocol.ProtocolDesc(ofp.OFP_VERSION)
@@ -54,7 +54,6 @@ def test_a_truncated_frame_keeps_what_came():
 
 
 def test_install_routes_ryu_packet_ins_to_the_lean_parser():
-    from ryu.controller import ofp_event
     packet_in.install()
     data = packet_in_bytes(parser.OFPMatch(in_port=2), bytes(42))
     msg = parser.msg_parser(DATAPATH, ofp.OFP_VERSION, ofp.OFPT_PACKET_IN, len(data), 7, data)

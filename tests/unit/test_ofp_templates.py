@@ -4,8 +4,8 @@ import socket
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ryu.ofproto import ofproto_v1_3 as ofp
-from ryu.ofproto import ofproto_v1_3_parser as parser
+from ipop_ryu.compat.framework import ofproto_v1_3 as ofp
+from ipop_ryu.compat.framework import ofproto_v1_3_parser as parser
 
 from ipop_ryu.core import pipeline
 from ipop_ryu.core.intents import (Learn, Output, PacketOut, RequestAggregateStats, SetField,

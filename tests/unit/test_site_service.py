@@ -1,0 +1,122 @@
+"""A site as a service, without OVS: `ipop-ryu init`'s files, doctor's reading of them, and
+the systemd unit."""
+import configparser
+import os
+import stat
+
+import pytest
+
+from ipop_ryu.cli import main
+from ipop_ryu.cli.doctor import Site
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+A = ["init", "--node-id", "A", "--peer", "B@192.0.2.2:30000", "--icc-address", "192.0.2.1"]
+
+
+def init(tmp_path, *args):
+    return main([*args, "--dir", str(tmp_path / "etc")])
+
+
+def one_line_error(capsys, *words):
+    err = capsys.readouterr().err
+    assert err.startswith("ipop-ryu: ") and err.count("\n") == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def test_init_writes_a_site_the_controller_accepts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OVS_RUNDIR", "/run/ovs-test")
+    assert init(tmp_path, *A) == 0
+    conf, key = tmp_path / "etc" / "A.conf", tmp_path / "etc" / "icc.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(key.read_bytes().strip()) == 64
+    site = Site(str(conf))      # as doctor reads it; parse() is the controller's own check
+    assert site.options.node_id == "A" and [p.name for p in site.options.peers] == ["B"]
+    assert site.options.icc_key == key.read_bytes().strip()
+    # by default the controller dials the listener `ipop-ryu bridge setup br0` makes
+    assert str(site.options.switch_address) == "unix:/run/ovs-test/br0.ipop"
+    assert (site.target, site.rest, site.service) == \
+        ("punix:/run/ovs-test/br0.ipop", "http://127.0.0.1:8080", "ipop-ryu@A")
+    out = capsys.readouterr().out
+    assert f"wrote {conf}\n" in out and "ipop-ryu@A" in out
+    assert "  ipop-ryu bridge setup br0 --peer B=192.0.2.2 --port IFACE...\n" in out
+
+
+def test_init_never_overwrites_and_writes_nothing_then(tmp_path, capsys):
+    assert init(tmp_path, *A) == 0
+    before = {p: p.read_bytes() for p in (tmp_path / "etc").iterdir()}
+    capsys.readouterr()
+    assert init(tmp_path, *A) == 2
+    one_line_error(capsys, "A.conf exists: not overwritten")
+    (tmp_path / "etc" / "A.conf").unlink()          # the key alone still stops it
+    assert init(tmp_path, *A) == 2
+    one_line_error(capsys, "icc.key exists: not overwritten")
+    assert not (tmp_path / "etc" / "A.conf").exists()
+    assert (tmp_path / "etc" / "icc.key").read_bytes() == before[tmp_path / "etc" / "icc.key"]
+
+
+def test_the_second_site_takes_the_first_sites_key(tmp_path):
+    assert init(tmp_path, *A) == 0
+    first = tmp_path / "etc" / "icc.key"
+    assert main(["init", "--node-id", "B", "--peer", "A@192.0.2.1:30000", "--key", str(first),
+                 "--dir", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "icc.key").read_bytes() == first.read_bytes()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--node-id", "A!"], "bad --node-id 'A!': expected 1-64 letters"),
+    (["--node-id", "A", "--peer", "B"], "bad --peer 'B': 'B' is not NAME@HOST:PORT"),
+    (["--node-id", "A", "--peer", "A@192.0.2.1:30000"], "lists this node (A) itself"),
+    (["--node-id", "A", "--icc-port", "99999"], "bad --icc-port '99999'"),
+    (["--node-id", "A", "--ofp-port", "x"], "bad --ofp-port 'x'"),
+    (["--node-id", "A", "--key", "/nonexistent"], "--key '/nonexistent': No such file"),
+    (["--node-id", "A", "--switch-address", "br0"], "bad --switch-address 'br0': expected"),
+])
+def test_bad_init_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, words):
+    assert init(tmp_path, "init", *args) == 2
+    one_line_error(capsys, words)
+    assert not (tmp_path / "etc").exists()
+
+
+def test_init_refuses_a_short_key(tmp_path, capsys):
+    short = tmp_path / "short.key"
+    short.write_text("tooshort\n")
+    assert init(tmp_path, "init", "--node-id", "A", "--key", str(short)) == 2
+    one_line_error(capsys, "at least 16 bytes")
+
+
+@pytest.mark.parametrize("dial,host,target,ours", [
+    ("", "127.0.0.1", "tcp:127.0.0.1:6653", True), ("", "127.0.0.1", "tcp:127.0.0.2:6653", False),
+    ("", "127.0.0.1", "tcp:127.0.0.1:6654", False), ("", "", "tcp:192.0.2.1:6653", True),
+    ("", "::1", "tcp:[::1]:6653", True), ("", "127.0.0.1", "ptcp:6653", False),
+    ("unix:/run/o/br0.ipop", "", "punix:/run/o/br0.ipop", True),
+    ("unix:/run/o/br0.ipop", "", "punix:/run/o/br1.ipop", False),
+    ("unix:/run/o/br0.ipop", "", "tcp:127.0.0.1:6653", False),
+    ("tcp:127.0.0.1:6640", "", "ptcp:6640:127.0.0.1", True),
+    ("tcp:127.0.0.1:6640", "", "ptcp:6640", True), ("tcp:127.0.0.1:6640", "", "ptcp:6641", False),
+])
+def test_doctor_knows_our_controller_target(tmp_path, dial, host, target, ours):
+    assert init(tmp_path, "init", "--node-id", "A", "--ofp-listen-host", host or "0.0.0.0",
+                "--switch-address", dial) == 0
+    assert Site(str(tmp_path / "etc" / "A.conf")).is_our_controller(target) is ours
+
+
+def test_doctor_names_a_bad_file_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "A.conf"
+    bad.write_text("[ipop]\nnode_id = A\nicc_port = 70000\n")
+    assert main(["doctor", "--config-file", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith(f"configuration error: {bad}: [ipop] icc_port")
+
+
+def test_systemd_unit_runs_the_controller_on_the_sites_file_and_restarts_it():
+    unit = configparser.RawConfigParser(strict=False)
+    unit.optionxform = str
+    unit.read(os.path.join(REPO, "packaging", "ipop-ryu@.service"))
+    service = unit["Service"]
+    assert service["ExecStart"].split()[1:] == ["controller", "--config-file",
+                                                "/etc/ipop/%i.conf"]
+    assert service["ExecStart"].split()[0].endswith("/bin/ipop-ryu")
+    assert service["Restart"] == "on-failure" and service["RestartPreventExitStatus"] == "2"
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    assert unit["Unit"]["ConditionPathExists"] == "/etc/ipop/%i.conf"
+
