@@ -1,9 +1,10 @@
 """Small programs the bench runs inside lab namespaces: `python -m ipop_ryu.bench.agents CMD`.
 
-Standard library only (plus ipop_ryu.core.icc for `iccgen`), one JSON document on stdout.
+Standard library only (plus ipop_ryu.core.icc for `iccgen`, ipop_ryu.core.nd for `ndping`), one JSON document on stdout.
 
     arping   ARP requests from a raw socket, one target at a time; RTT = kernel receive
              timestamp of the reply (SO_TIMESTAMPNS) minus the wall clock just before send()
+    ndping   the same with IPv6 neighbour solicitations (NA for the target, to us)
     arpgen   broadcast ARP requests at a fixed rate (packet-in load)
     iccgen   signed ICC arp_request datagrams at a fixed rate (ICC load), pre-encoded
     firstping  ICMP echo until the first reply (cold start to first ping)
@@ -20,6 +21,7 @@ import sys
 import time
 
 ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 PACKET_OUTGOING = 4
 BROADCAST = b"\xff" * 6
@@ -60,12 +62,44 @@ def cmd_arping(args):
     the reply, the next one sent --gap-ms after the previous one (never earlier than its
     reply). Prints [{"target", "t_send" (UNIX ns), "rtt_ms" or null, "mac"}]."""
     sock = _raw_socket(args.iface)
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     mac = _mac_bytes(args.mac or _iface_mac(args.iface))
+
+    def answer(data, target):
+        if len(data) < 42:
+            return None
+        op, sha, spa, tha = struct.unpack("!H6s4s6s", data[20:38])
+        if op != 2 or spa != socket.inet_aton(target) or tha != mac:
+            return None
+        return ":".join(f"{b:02x}" for b in sha)
+    return _resolve(sock, args, lambda t: arp_request(mac, args.ip, t), answer)
+
+
+def cmd_ndping(args):
+    """The ND counterpart of arping: one multicast neighbour solicitation per target (from
+    --ip, the interface's MAC as source link-layer option), RTT to the kernel's receive
+    timestamp of the NA for it addressed to us; same output. The kernel's neighbour cache is
+    not involved: every probe is a whole resolution (as ipop_ryu.lab.ndping)."""
+    from ipop_ryu.core import nd
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+    sock.bind((args.iface, ETH_P_IPV6))
+    mac = args.mac or _iface_mac(args.iface)
+
+    def answer(data, target):
+        frame = nd.parse(data)
+        if frame is None or frame.type != nd.NA or frame.target != target \
+                or frame.eth_dst != mac:
+            return None
+        return frame.lladdr or frame.eth_src
+    return _resolve(sock, args, lambda t: nd.build(nd.solicit(args.ip, mac, t)), answer)
+
+
+def _resolve(sock, args, request, answer):
+    """The probe loop of arping and ndping: request(target) -> frame to send;
+    answer(received frame, target) -> the answering MAC, or None for any other frame."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     results = []
     for target in args.targets.split(","):
-        frame = arp_request(mac, args.ip, target)
-        want = socket.inet_aton(target)
+        frame = request(target)
         # drop anything queued (late replies to an earlier probe)
         sock.setblocking(False)
         try:
@@ -84,10 +118,10 @@ def cmd_arping(args):
             if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
                 break
             data, anc, _, addr = sock.recvmsg(2048, 256)
-            if addr[2] == PACKET_OUTGOING or len(data) < 42:
+            if addr[2] == PACKET_OUTGOING:
                 continue
-            op, sha, spa, tha = struct.unpack("!H6s4s6s", data[20:38])
-            if op != 2 or spa != want or tha != mac:
+            reply_mac = answer(data, target)
+            if reply_mac is None:
                 continue
             t_recv = None
             for level, kind, value in anc:
@@ -97,7 +131,6 @@ def cmd_arping(args):
             if t_recv is None:
                 t_recv = time.time_ns()
             rtt = max(0, t_recv - t_send) / 1e6
-            reply_mac = ":".join(f"{b:02x}" for b in sha)
         results.append({"target": target, "t_send": t_send, "rtt_ms": rtt, "mac": reply_mac})
         pause = start + args.gap_ms / 1000.0 - time.monotonic()
         if pause > 0:
@@ -241,14 +274,15 @@ def cmd_sample(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m ipop_ryu.bench.agents")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("arping")
-    p.add_argument("--iface", default="eth0")
-    p.add_argument("--ip", required=True)
-    p.add_argument("--mac")
-    p.add_argument("--targets", required=True)
-    p.add_argument("--gap-ms", type=float, default=20.0)
-    p.add_argument("--timeout-ms", type=float, default=1000.0)
-    p.set_defaults(func=cmd_arping)
+    for name, func in (("arping", cmd_arping), ("ndping", cmd_ndping)):
+        p = sub.add_parser(name)
+        p.add_argument("--iface", default="eth0")
+        p.add_argument("--ip", required=True)
+        p.add_argument("--mac")
+        p.add_argument("--targets", required=True)
+        p.add_argument("--gap-ms", type=float, default=20.0)
+        p.add_argument("--timeout-ms", type=float, default=1000.0)
+        p.set_defaults(func=func)
     p = sub.add_parser("arpgen")
     p.add_argument("--iface", default="eth0")
     p.add_argument("--ip", required=True)

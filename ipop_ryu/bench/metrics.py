@@ -47,6 +47,23 @@ METRICS = {
     "xsite_icc_per_min": ("datagrams/min", "ICC datagrams / min (steady)",
                           "ICC datagrams (no hellos) per minute in the same steady state",
                           "normal", "lower"),
+    "nd_local_ms": ("ms", "ND same site", "IPv6 neighbour resolution latency (multicast NS to "
+                    "its NA), target on the requester's site", "normal", "lower"),
+    "nd_cold_remote_ms": ("ms", "ND remote, cold", "IPv6 neighbour resolution latency, remote "
+                          "target never resolved before in this lab", "normal", "lower"),
+    "nd_warm_remote_ms": ("ms", "ND remote, warm", "IPv6 neighbour resolution latency, remote "
+                          "target already learned (ipop: answered by a proxy-ND flow)",
+                          "normal", "lower"),
+    "xsite_ns_per_cold_resolution": ("frames", "NS frames across sites / cold resolution",
+                                     "neighbour solicitations on the overlay per cold remote "
+                                     "ND resolution", "normal", "lower"),
+    "xsite_ns_per_warm_resolution": ("frames", "NS frames across sites / warm resolution",
+                                     "neighbour solicitations on the overlay per warm remote "
+                                     "ND resolution", "normal", "lower"),
+    "xsite_ns_per_min": ("frames/min", "NS frames across sites / min (steady)",
+                         "neighbour solicitations on the overlay per minute, every host "
+                         "pinging every other host over IPv6 and refreshing its neighbour "
+                         "cache", "normal", "lower"),
     "arp_local_headless_pct": ("%", "same-site ARP answered, controller stopped",
                                "same-site resolutions answered while site A's controller is "
                                "stopped (SIGSTOP)", None, "higher"),
@@ -189,6 +206,7 @@ def check_targets(results, system="ipop", scale=None):
            f"{steady_bcast} (unicast kernel probes, forwarded to the owner by design: "
            f"{steady['extra'].get('unicast_per_min') if steady and steady['status'] == OK else None}"
            f"/min)")
+    out += _nd_targets(results, system)
     pin = results.get(system, {}).get("pktin_capacity_pps")
     pin_value = pin["extra"].get("no_loss_pps") if pin and pin["status"] == OK else None
     target(">= 5,000 ARP packet-ins/s per controller", pin_value, 5000,
@@ -269,4 +287,26 @@ def _datapath_first_targets(results, system, scale):
     target("ICC per host and minute (steady) <= one refresh per arp_timeout/3 to each peer",
            per_host, bound, per_host is not None and bound is not None and per_host <= bound,
            f"{per_host} datagrams/min/host, bound {bound}")
+    return out
+
+
+def _nd_targets(results, system):
+    """The bench targets of issue 11 (IPv6 neighbour discovery)."""
+    out = []
+    target = _target_adder(out)
+    warm = _get(results, system, "nd_warm_remote_ms")
+    ref = _get(results, "normal", "nd_local_ms")
+    ratio = None if warm is None or not ref else warm / ref
+    target("ND warm remote <= 1.2x NORMAL same-site ND", ratio, 1.2,
+           ratio is not None and ratio <= 1.2,
+           f"warm median {warm} ms vs NORMAL same-site {ref} ms; vs {system}'s own same-site "
+           f"ND {_get(results, system, 'nd_local_ms')} ms")
+    warm_mcast = _get(results, system, "xsite_ns_per_warm_resolution", "multicast_mean")
+    steady_mcast = _get(results, system, "xsite_ns_per_min", "multicast_per_min")
+    values = [v for v in (warm_mcast, steady_mcast) if v is not None]
+    target("multicast NS across sites after learning: 0", max(values) if values else None, 0,
+           values and max(values) == 0,
+           f"per warm resolution {warm_mcast}, per minute in the steady state {steady_mcast} "
+           f"(unicast NS, neighbour unreachability probes forwarded to the owner by design: "
+           f"{_get(results, system, 'xsite_ns_per_min', 'unicast_per_min')}/min)")
     return out

@@ -8,13 +8,16 @@ owner's kernel answers for them exactly as for its own address.
 Frames crossing between sites are counted on the underlay, in the underlay namespace, on each
 site's port (`ul-<site>`, filter `udp and src host <site>`): every VXLAN packet and ICC datagram
 a site sends is seen exactly once. VXLAN packets are decapsulated and their inner ARP frames
-counted; ICC datagrams (UDP 30000) are counted without the hellos.
+counted, and so are their inner neighbour solicitations (IPv6 labs); ICC datagrams (UDP 30000)
+are counted without the hellos.
 """
 import json
 import re
 import sys
 import threading
 import time
+
+from ipop_ryu.lab import netns
 
 from . import metrics as M
 from .load import LoadProbes
@@ -51,12 +54,25 @@ class Probes(LoadProbes):
                           "--gap-ms", gap_ms, "--timeout-ms", timeout_ms,
                           timeout=len(targets) * (gap_ms + timeout_ms) / 1000 + 30)
 
+    def ndprobe(self, host, targets, gap_ms, timeout_ms=1000):
+        return self.agent(host.name, "ndping", "--ip", host.ip6, "--targets", ",".join(targets),
+                          "--gap-ms", gap_ms, "--timeout-ms", timeout_ms,
+                          timeout=len(targets) * (gap_ms + timeout_ms) / 1000 + 30)
+
+    def wait_dad(self, timeout=10.0):
+        """Until no container address is tentative: the link-local addresses' DAD probes (NS,
+        flooded across sites by NORMAL) are over before ND is measured."""
+        def done():
+            return all(not h.exec(["ip", "-6", "addr", "show", "dev", "eth0", "tentative"],
+                                  check=False).stdout.strip() for h in self.lab.hosts.values())
+        netns.wait_until(done, timeout, "DAD of the containers' addresses", interval=0.1)
+
     def flush(self, *hosts):
         for host in hosts:
             host.exec(["ip", "neigh", "flush", "dev", "eth0"], check=False)
 
-    def sysctl(self, host, **values):
-        args = [f"net.ipv4.neigh.eth0.{k}={v}" for k, v in values.items()]
+    def sysctl(self, host, family=4, **values):
+        args = [f"net.ipv{family}.neigh.eth0.{k}={v}" for k, v in values.items()]
         host.exec(["sysctl", "-q", "-w", *args])
 
     def rest_stats(self, site):
@@ -65,43 +81,78 @@ class Probes(LoadProbes):
         return json.loads(site.exec([sys.executable, "-c", code], timeout=20).stdout)
 
     # --- ARP latency and frames per resolution ----------------------------------------------
+    def _resolutions(self, probe, local_target, cold_targets, gap_ms, cold_gap_ms):
+        """Same-site, cold remote and warm remote runs of `probe` (one agent call each) with
+        the underlay's events: {"local"|"cold"|"warm": (runs, gap in s)}, events."""
+        reps = len(cold_targets)
+        self.flush(self.requester, self.local_target, self.owner)
+        with Underlay(self.lab) as ul:
+            local = probe(self.requester, [local_target] * reps, gap_ms)
+            cold = probe(self.requester, cold_targets, cold_gap_ms)
+            time.sleep(0.3)      # flows from the last cold resolution are in
+            warm = probe(self.requester, cold_targets, gap_ms)
+            time.sleep(0.3)
+        return {"local": (local, gap_ms / 1000), "cold": (cold, cold_gap_ms / 1000),
+                "warm": (warm, gap_ms / 1000)}, ul.events()
+
+    def _rtts(self, metric, runs):
+        bad_mac = sum(1 for r in runs if r["mac"] and r["mac"] not in
+                      (self.local_target.mac, self.owner.mac))
+        extra = {"bad_mac": bad_mac} if bad_mac else {}
+        return M.cell(metric, [r["rtt_ms"] for r in runs], **extra)
+
     def arp(self, reps, gap_ms=40, cold_gap_ms=150):
         """Same-site, cold remote and warm remote resolution latencies (raw-socket ARP from
         the requester; RTT from just before send() to the kernel's receive timestamp of the
         reply), with the frames crossing between sites attributed to each resolution."""
-        cold_targets = self.aliases.take(self.owner, reps)
-        self.flush(self.requester, self.local_target, self.owner)
-        with Underlay(self.lab) as ul:
-            local = self.probe(self.requester, [self.local_target.ip] * reps, gap_ms)
-            cold = self.probe(self.requester, cold_targets, cold_gap_ms)
-            time.sleep(0.3)      # flows from the last cold resolution are in
-            warm = self.probe(self.requester, cold_targets, gap_ms)
-            time.sleep(0.3)
-        events = ul.events()
+        phases, events = self._resolutions(self.probe, self.local_target.ip,
+                                           self.aliases.take(self.owner, reps), gap_ms,
+                                           cold_gap_ms)
         out = {}
-        for key, runs, gap in (("local", local, gap_ms), ("cold", cold, cold_gap_ms),
-                               ("warm", warm, gap_ms)):
+        for key, (runs, gap) in phases.items():
             sends = [r["t_send"] for r in runs]
-            arp = attribute(events, sends, gap / 1000, ("arp_bcast", "arp_unicast"))
-            bcast = attribute(events, sends, gap / 1000, ("arp_bcast",))
-            icc = attribute(events, sends, gap / 1000, ("icc",))
+            arp = attribute(events, sends, gap, ("arp_bcast", "arp_unicast"))
+            bcast = attribute(events, sends, gap, ("arp_bcast",))
+            icc = attribute(events, sends, gap, ("icc",))
             split = {"mean": _mean(arp), "broadcast_mean": _mean(bcast),
                      "unicast_mean": _mean([a - b for a, b in zip(arp, bcast)])}
-            bad_mac = sum(1 for r in runs if r["mac"] and r["mac"] not in
-                          (self.local_target.mac, self.owner.mac))
-            extra = {"bad_mac": bad_mac} if bad_mac else {}
             if key == "local":
-                out["arp_local_ms"] = M.cell("arp_local_ms", [r["rtt_ms"] for r in runs],
-                                             **extra)
+                out["arp_local_ms"] = self._rtts("arp_local_ms", runs)
                 out["xsite_arp_per_local_resolution"] = M.cell(
                     "xsite_arp_per_local_resolution", arp, **split)
                 continue
-            out[f"arp_{key}_remote_ms"] = M.cell(f"arp_{key}_remote_ms",
-                                                 [r["rtt_ms"] for r in runs], **extra)
+            out[f"arp_{key}_remote_ms"] = self._rtts(f"arp_{key}_remote_ms", runs)
             out[f"xsite_arp_per_{key}_resolution"] = M.cell(
                 f"xsite_arp_per_{key}_resolution", arp, **split)
             out[f"xsite_icc_per_{key}_resolution"] = M.cell(
                 f"xsite_icc_per_{key}_resolution", icc, mean=_mean(icc))
+        return out
+
+    def nd(self, reps, gap_ms=40, cold_gap_ms=150):
+        """The IPv6 counterpart of arp() (a lab with IPv6): multicast neighbour solicitations
+        from a raw socket of the requester (agents.py ndping), cold targets fresh addresses
+        of the owner (fd00:3::1:N, added without DAD), the neighbour solicitations crossing
+        between sites attributed to each resolution (the same-site ones in `extra`)."""
+        self.wait_dad()
+        phases, events = self._resolutions(self.ndprobe, self.local_target.ip6,
+                                           self.aliases.take6(self.owner, reps), gap_ms,
+                                           cold_gap_ms)
+        out = {}
+        for key, (runs, gap) in phases.items():
+            sends = [r["t_send"] for r in runs]
+            ns = attribute(events, sends, gap, ("ns_mcast", "ns_unicast"))
+            mcast = attribute(events, sends, gap, ("ns_mcast",))
+            icc = attribute(events, sends, gap, ("icc",))
+            split = {"mean": _mean(ns), "multicast_mean": _mean(mcast),
+                     "unicast_mean": _mean([a - b for a, b in zip(ns, mcast)]),
+                     "icc_mean": _mean(icc)}
+            if key == "local":
+                out["nd_local_ms"] = self._rtts("nd_local_ms", runs)
+                out["nd_local_ms"]["extra"]["xsite_ns"] = split
+                continue
+            out[f"nd_{key}_remote_ms"] = self._rtts(f"nd_{key}_remote_ms", runs)
+            out[f"xsite_ns_per_{key}_resolution"] = M.cell(
+                f"xsite_ns_per_{key}_resolution", ns, **split)
         return out
 
     # --- ping ---------------------------------------------------------------------------
@@ -158,19 +209,22 @@ class Probes(LoadProbes):
         return {"first_ping_s": M.cell("first_ping_s", samples)}
 
     # --- steady state -----------------------------------------------------------------------
-    def steady(self, window, warmup, sub):
+    def steady(self, window, warmup, sub, family=4):
         """Every host pings every other host once a second; every host's ARP entries go stale
         after 1-3 s (base_reachable_time_ms=2000, delay_first_probe_time=1, gc_stale_time=4)
         and are revalidated by broadcast requests (ucast_solicit=0, mcast_resolicit=3), i.e.
         each host keeps re-resolving every peer. After `warmup` s, frames crossing between
-        sites are counted for `window` s, in `sub`-second slices scaled to a minute."""
+        sites are counted for `window` s, in `sub`-second slices scaled to a minute.
+        family=6 (a lab with IPv6): the same over IPv6 (ping -6 to the global addresses, the
+        same net.ipv6.neigh settings: revalidated by multicast NS); NS frames counted."""
         lab = self.lab
         hosts = list(lab.hosts.values())
         for host in hosts:
-            self.sysctl(host, base_reachable_time_ms=2000, delay_first_probe_time=1,
+            self.sysctl(host, family, base_reachable_time_ms=2000, delay_first_probe_time=1,
                         gc_stale_time=4, ucast_solicit=0, mcast_resolicit=3)
         total = warmup + window + 3
-        pings = [self.bg(h.name, ["ping", "-n", "-q", "-i", "1", "-w", int(total) + 1, o.ip])
+        pings = [self.bg(h.name, ["ping", f"-{family}", "-n", "-q", "-i", "1", "-w",
+                                  int(total) + 1, o.ip6 if family == 6 else o.ip])
                  for h in hosts for o in hosts if o is not h]
         try:
             time.sleep(warmup)
@@ -191,7 +245,8 @@ class Probes(LoadProbes):
                 received += int(m.group(2))
         slices = max(1, int(round((t1 - t0) / sub)))
         width = (t1 - t0) / slices
-        series = {k: [0] * slices for k in ("arp_bcast", "arp_unicast", "icc", "icc_hello")}
+        series = {k: [0] * slices for k in ("arp_bcast", "arp_unicast", "ns_mcast", "ns_unicast",
+                                            "icc", "icc_hello")}
         for t, kind in events:
             i = int((t - t0) / width)
             if 0 <= i < slices:
@@ -201,6 +256,12 @@ class Probes(LoadProbes):
         arp = [b + u for b, u in zip(per_min["arp_bcast"], per_min["arp_unicast"])]
         common = {"window_s": round(t1 - t0, 1), "slice_s": round(width, 2),
                   "ping_loss": round(1 - received / sent, 4) if sent else None}
+        if family == 6:
+            ns = [m + u for m, u in zip(per_min["ns_mcast"], per_min["ns_unicast"])]
+            return {"xsite_ns_per_min": M.cell(
+                "xsite_ns_per_min", ns, multicast_per_min=_mean(per_min["ns_mcast"]),
+                unicast_per_min=_mean(per_min["ns_unicast"]),
+                icc_per_min=_mean(per_min["icc"]), **common)}
         return {
             "xsite_arp_per_min": M.cell(
                 "xsite_arp_per_min", arp,

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+from ipop_ryu.core import nd
 from ipop_ryu.lab import netns
 from ipop_ryu.lab.lab import ICC_PORT
 from ipop_ryu.lab.traffic import is_arp
@@ -67,7 +68,7 @@ class Background:
 
 class Underlay:
     """Captures on every site's underlay port; events() -> [(unix time, kind)] with kind in
-    arp_bcast, arp_unicast (inner frames of VXLAN), icc, icc_hello."""
+    arp_bcast, arp_unicast, ns_mcast, ns_unicast (inner frames of VXLAN), icc, icc_hello."""
 
     def __init__(self, lab):
         self.caps = [lab.capture(lab.underlay_ns, f"ul-{s.name}", f"udp and src host "
@@ -99,6 +100,11 @@ class Underlay:
                         kind = "arp_bcast" if inner.get("dst") == "ff:ff:ff:ff:ff:ff" \
                             else "arp_unicast"
                         out.append((p["time"], kind))
+                    elif inner.get("ethertype") == 0x86DD:
+                        frame = nd.parse(inner["raw"])
+                        if frame is not None and frame.type == nd.NS:
+                            out.append((p["time"], "ns_mcast" if int(frame.eth_dst[:2], 16) & 1
+                                        else "ns_unicast"))
                 elif p.get("dport") == ICC_PORT:
                     out.append((p["time"], "icc_hello" if HELLO_MARK in p["raw"] else "icc"))
         return sorted(out)

@@ -134,6 +134,23 @@ def notes(doc):
             out.append(f"- {doc['labels'].get(s, s)}, ARP frames across sites (mean per "
                        f"resolution): " + "; ".join(parts))
     for s in doc["systems"]:
+        parts = []
+        for key, name in (("xsite_ns_per_cold_resolution", "cold"),
+                          ("xsite_ns_per_warm_resolution", "warm")):
+            c = doc["results"][s].get(key)
+            if c and c["status"] == M.OK:
+                parts.append(f"{name}: {num(c['extra'].get('multicast_mean'))} multicast + "
+                             f"{num(c['extra'].get('unicast_mean'))} unicast NS, "
+                             f"{num(c['extra'].get('icc_mean'))} ICC")
+        c = doc["results"][s].get("xsite_ns_per_min")
+        if c and c["status"] == M.OK:
+            parts.append(f"steady state: {num(c['extra'].get('multicast_per_min'))} multicast + "
+                         f"{num(c['extra'].get('unicast_per_min'))} unicast NS, "
+                         f"{num(c['extra'].get('icc_per_min'))} ICC per minute")
+        if parts:
+            out.append(f"- {doc['labels'].get(s, s)}, ND across sites (mean per resolution): "
+                       + "; ".join(parts))
+    for s in doc["systems"]:
         for key, c in doc["results"][s].items():
             if c["status"] != M.OK and c.get("note"):
                 out.append(f"- {doc['labels'].get(s, s)} / {key}: {c['status']}: {c['note']}")

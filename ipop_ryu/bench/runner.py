@@ -32,6 +32,9 @@ MEASUREMENT_METRICS = {
     "iperf": ("iperf3_mbps",),
     "first_ping": ("first_ping_s",),
     "steady": ("xsite_arp_per_min", "xsite_icc_per_min"),
+    "nd": ("nd_local_ms", "nd_cold_remote_ms", "nd_warm_remote_ms",
+           "xsite_ns_per_cold_resolution", "xsite_ns_per_warm_resolution"),
+    "nd_steady": ("xsite_ns_per_min",),
     "headless": ("arp_local_headless_pct",),
     "announced": ("arp_announced_remote_ms",),
     "reconnect": ("bridge_reconnect_s",),
@@ -56,6 +59,7 @@ class Config:
     steady_window: float = 30.0
     steady_warmup: float = 5.0
     steady_slice: float = 5.0
+    nd_steady_window: float = 15.0       # the IPv6 steady state (its own lab)
     pktin_rates: tuple = (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 7000, 8500,
                           10000, 14000, 20000)
     icc_rates: tuple = (500, 1000, 1500, 2000, 3000, 5000, 10000, 15000, 20000, 25000, 30000,
@@ -70,7 +74,8 @@ class Config:
     @classmethod
     def quick_config(cls, **kw):
         base = dict(quick=True, sites=(2,), hosts=(2,), reps=3, first_ping_reps=1,
-                    steady_window=3.0, steady_warmup=1.5, steady_slice=1.5, reconnect_reps=1,
+                    steady_window=3.0, steady_warmup=1.5, steady_slice=1.5, nd_steady_window=3.0,
+                    reconnect_reps=1,
                     pktin_rates=(300,), icc_rates=(300,), capacity_step=1.0, iperf_reps=1,
                     iperf_seconds=1.0, scale_reps=3, scale_first_ping_reps=1)
         base.update(kw)
@@ -189,6 +194,21 @@ def run_main(run, system):
     return cells
 
 
+def run_nd(run, system):
+    """The ND metrics for one system, on a lab of the main topology with IPv6 in the
+    containers (the main lab stays IPv4-only: its ARP rows see no IPv6 traffic)."""
+    cfg = run.config
+    cells = {}
+    run.log(f"{system}: ND, {cfg.main_sites} sites x {cfg.main_hosts} hosts with IPv6")
+    with _lab(run, system, cfg.main_sites, cfg.main_hosts, ipv6=True) as lab:
+        run.log(f"  lab {lab.suffix} up in {lab.timings['up']:.1f}s")
+        p = Probes(lab, system, log=run.log)
+        _measure(run, cells, "nd", p.nd, cfg.reps)
+        _measure(run, cells, "nd_steady", p.steady, cfg.nd_steady_window, cfg.steady_warmup,
+                 cfg.steady_slice, family=6)
+    return cells
+
+
 def run_scale_point(run, system, n_sites, hosts, checked):
     """The SCALE_METRICS for one system at one grid point; {metric: cell}, loop checks in
     `checked` ({(system, sites): (loops, frames)})."""
@@ -245,6 +265,9 @@ def run_bench(config):
     results = {}
     for system in config.systems:
         results[system] = _guarded(run, f"{system} (main)", M.METRICS, run_main, run, system)
+        nd_metrics = MEASUREMENT_METRICS["nd"] + MEASUREMENT_METRICS["nd_steady"]
+        results[system].update(_guarded(run, f"{system} (ND)", nd_metrics, run_nd, run,
+                                        system))
     M.add_ratios(results)
 
     # scale grid: the main point is reused, the others measured

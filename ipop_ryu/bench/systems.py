@@ -85,6 +85,7 @@ class AliasPool:
 
     def __init__(self):
         self._free = [f"10.0.3.{n}" for n in ALIAS_POOL]
+        self._next6 = 1
 
     def take(self, host, n):
         if n > len(self._free):
@@ -92,6 +93,14 @@ class AliasPool:
         taken, self._free = self._free[:n], self._free[n:]
         script = "".join(f"address add {ip}/32 dev eth0\n" for ip in taken)
         host.exec(["ip", "-batch", "-"], input=script)
+        return taken
+
+    def take6(self, host, n):
+        """The same for IPv6 (a lab with IPv6): fd00:3::1:N, added without DAD."""
+        taken = [f"fd00:3::1:{i:x}" for i in range(self._next6, self._next6 + n)]
+        self._next6 += n
+        script = "".join(f"address add {ip}/128 dev eth0 nodad\n" for ip in taken)
+        host.exec(["ip", "-6", "-batch", "-"], input=script)
         return taken
 
     def left(self):

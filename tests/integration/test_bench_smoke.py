@@ -15,7 +15,9 @@ SYSTEMS = ("normal", "simple_switch_13", "ipop")
 # measured for every system, with a ratio to NORMAL
 EVERY_SYSTEM = ("arp_local_ms", "arp_cold_remote_ms", "arp_warm_remote_ms", "ping_rtt_ms",
                 "first_ping_s", "xsite_arp_per_cold_resolution", "xsite_arp_per_min",
-                "iperf3_mbps")
+                "iperf3_mbps", "nd_local_ms", "nd_cold_remote_ms", "nd_warm_remote_ms",
+                "xsite_ns_per_cold_resolution", "xsite_ns_per_warm_resolution",
+                "xsite_ns_per_min")
 STATUSES = ("ok", "n/a", "loops", "failed")
 
 
@@ -67,8 +69,14 @@ def test_quick_bench_writes_results(tmp_path, capsys):
         assert results["normal"][metric]["status"] == "n/a", results["normal"][metric]
     assert results["ipop"]["arp_local_headless_pct"]["median"] == 100.0
     assert results["simple_switch_13"]["arp_local_headless_pct"]["median"] < 100.0
+    # the ND rows: NORMAL floods every multicast NS to the other site, ipop none
+    for system in SYSTEMS:
+        mcast = results[system]["xsite_ns_per_warm_resolution"]["extra"]["multicast_mean"]
+        assert (mcast == 0) if system == "ipop" else mcast >= 1, (system, mcast)
     # what the targets say, evaluated (not asserted: a quick run is not a benchmark)
-    assert len(doc["targets"]) == 6 + 10
+    assert len(doc["targets"]) == 6 + 10 + 2
+    nd_targets = [t for t in doc["targets"] if "ND" in t["name"] or "NS" in t["name"]]
+    assert len(nd_targets) == 2 and all(t["met"] is not None for t in nd_targets), nd_targets
     assert all(t["met"] in (True, False, None) for t in doc["targets"])
     assert [p["sites"] for p in doc["scale"]["sites"]] == [2]
     assert set(doc["scale"]["sites"][0]["results"]) == set(SYSTEMS)

@@ -62,3 +62,24 @@ def test_a_missing_measurement_is_not_judged():
     res = results()
     res["ipop"]["arp_local_headless_pct"] = M.failed("arp_local_headless_pct", "boom")
     assert judged(res)["same-site resolution with the controller stopped: 100%"]["met"] is None
+
+
+def test_nd_targets():
+    def nd(warm, warm_mcast, steady_mcast):
+        res = results(nd_warm_remote_ms=ok("nd_warm_remote_ms", warm),
+                      xsite_ns_per_warm_resolution=ok("xsite_ns_per_warm_resolution",
+                                                      warm_mcast, multicast_mean=warm_mcast),
+                      xsite_ns_per_min=ok("xsite_ns_per_min", steady_mcast + 6.0,
+                                          multicast_per_min=steady_mcast,
+                                          unicast_per_min=6.0))
+        res["normal"]["nd_local_ms"] = ok("nd_local_ms", 0.5)
+        got = judged(res)
+        return (got["ND warm remote <= 1.2x NORMAL same-site ND"],
+                got["multicast NS across sites after learning: 0"])
+    latency, frames = nd(0.55, 0.0, 0.0)
+    assert latency["met"] and latency["value"] == 1.1 and frames["met"] and frames["value"] == 0
+    latency, frames = nd(0.65, 0.0, 12.0)
+    assert latency["met"] is False and frames["met"] is False and frames["value"] == 12.0
+    unmeasured = judged(results())
+    assert unmeasured["ND warm remote <= 1.2x NORMAL same-site ND"]["met"] is None
+    assert unmeasured["multicast NS across sites after learning: 0"]["met"] is None
