@@ -25,7 +25,7 @@ from .ovs import DAEMONS, OvsInstance, dialed_by_controller
 from .topology import host_ipv6, host_mac, underlay_ip, vni
 from .traffic import Capture
 
-WORKDIR_ROOT = "/tmp/ipop-ryu-lab"
+WORKDIR_ROOT = os.environ.get("IPOP_RYU_LAB_ROOT") or "/tmp/ipop-ryu-lab"   # as the CLI
 NS_PREFIX = "ipr-"
 OF_PORT = 6653
 CONTROLLER_TARGET = f"tcp:127.0.0.1:{OF_PORT}"   # OVS dials the controller (simple_switch_13)
