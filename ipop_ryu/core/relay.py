@@ -72,13 +72,13 @@ class Relayer:
     def replay(self, node: str, sender_ip: str, sender_mac: str, target: str, now: float):
         relay = Relay(node, sender_ip, sender_mac, now + self.options.pending_timeout)
         self.relays.setdefault(target, {})[node] = relay
-        self.stats[f"{family_of(self.families, target).name}_replayed_locally"] += 1
-        return self._replay(target, relay, now)
+        family = family_of(self.families, target)
+        self.stats[f"{family.name}_replayed_locally"] += 1
+        return self._replay(family, target, relay, now)
 
-    def _replay(self, target: str, relay: Relay, now: float) -> list:
+    def _replay(self, family, target: str, relay: Relay, now: float) -> list:
         """Ask our hosts for target as the remote requester would; the owner's reply is
         punted back to us by the catch flow, which goes first (in order)."""
-        family = family_of(self.families, target)
         return self._catch(family, target, relay, now) + self.flood_local(
             family.replay(relay.ip, relay.mac, target), None)
 
@@ -107,7 +107,7 @@ class Relayer:
         for target, relays in self.relays.items():
             live = [r for r in relays.values() if r.until > now]
             if live:
-                out += self._replay(target, live[0], now)
+                out += self._replay(family_of(self.families, target), target, live[0], now)
         return out
 
     def drop_gone_ports(self):
