@@ -81,6 +81,11 @@ def test_learned_remote_hosts_answered_headless_until_their_timeout(lab_factory,
 def test_a_new_peer_host_reaches_a_host_behind_a_dead_controller(lab_factory, announce):
     lab = lab_factory(seed_two_sites(extra_options={"announce": announce}))
     h3, h7, b = lab.hosts["h3"], lab.hosts["h7"], lab.sites["B"]
+    # each site has had the other's (still empty) state sync first: a sync that starts
+    # after h3 spoke would carry h3 to B even in pull mode, and the point is that B lacks it
+    for site in lab.sites.values():
+        wait_for(lambda site=site: stats(site)["sync"]["ends_received"] >= 1, 10,
+                 f"{site.name}'s first state sync from its peer")
     speak(h3)
     speak(h7)
     if announce == "true":
