@@ -5,6 +5,9 @@
                                         {"entries": [...], "next": IP or null, "total": N}
     GET /ipop/v1/peers   peers and their state
     GET /ipop/v1/stats   counters
+    POST /ipop/v1/reload re-read the configuration and peers file, as SIGHUP does: {"applied":
+                         true, "added", "removed", "changed": [peers], "needs_restart":
+                         [options]}, or 400 {"applied": false, "error": the one-line reason}
     GET /metrics         Prometheus text format
 
 Answers are built inside the controller's event loop (green threads), so the table is listed
@@ -56,6 +59,13 @@ class StatusController(ControllerBase):
     @route("ipop", "/ipop/v1/stats", methods=["GET"])
     def stats(self, req, **_):
         return _json(status.stats(self.app.core))
+
+    @route("ipop", "/ipop/v1/reload", methods=["POST"])
+    def reload(self, req, **_):
+        """Only re-reads the files the controller was started with: nothing in the request
+        body is used."""
+        answer = self.app.reload(asked_by="REST")
+        return _json(answer, 200 if answer["applied"] else 400)
 
     @route("ipop", "/metrics", methods=["GET"])
     def metrics(self, req, **_):

@@ -3,6 +3,7 @@
 A thin shell: it feeds Ryu events, ICC datagrams and a 0.1 s clock into the framework-free
 `ipop_ryu.core.switchmode.SwitchMode` and carries out the intents it returns.
 """
+import signal
 import socket
 import time
 
@@ -13,7 +14,7 @@ from ipop_ryu.compat.framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_
                                        WSGIApplication, app_manager, cfg,
                                        datapath_connection_factory, hub, ofp_event,
                                        ofproto_v1_3, set_ev_cls)
-from ipop_ryu.core import metrics, pipeline
+from ipop_ryu.core import icc, metrics, pipeline
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import (IccSend, PacketOut, RequestAggregateStats,
                                    RequestFlowStats)
@@ -72,7 +73,44 @@ class SwitchModeApp(app_manager.RyuApp):
         self._out = []             # serialized OpenFlow messages waiting for one write
         if self.options.icc:
             self.sock = self._bind_icc()
+        self._warn_unrestricted(self.options)
+        self._reload_asked = False
+        # a flag only: the tick loop reloads, between events, never inside a handler
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_reload_asked", True))
         kwargs["wsgi"].register(StatusController, {APP_KEY: self})
+
+    def _warn_unrestricted(self, options):
+        if options.icc and options.unrestricted_peers:
+            self.logger.warning("no allowed_ips for %s: they may claim any address (set "
+                                "allowed_ips in peers_file)",
+                                ", ".join(options.unrestricted_peers))
+
+    # ---- reload (SIGHUP, POST /ipop/v1/reload, `ipop-ryu reload`) -------------------------
+    def reload(self, asked_by="SIGHUP"):
+        """Re-read the configuration files and the peers file and apply the peers, keys and
+        allowed_ips; a bad file is refused with the same error as at start, and the running
+        configuration stays. Returns what happened (the REST answer)."""
+        try:
+            CONF.reload_config_files()
+            options = load_options()
+            if not options.icc and self.options.icc or options.icc and self.sock is None:
+                raise ConfigError("[ipop] icc: turning ICC on or off needs a restart")
+        except ConfigError as exc:
+            self.core.stats["reloads_refused"] += 1
+            self.logger.error("reload (%s) refused, running configuration kept: %s",
+                              asked_by, exc)
+            return {"applied": False, "error": str(exc)}
+        intents, change = self.core.reconfigure(options)
+        self.options = self.core.options
+        self._carry_out("reload", pipeline.for_one_write(intents))
+        self._flush()
+        self.logger.info("reload (%s): peers added %s, removed %s, changed %s%s", asked_by,
+                         *(", ".join(change[k]) or "none" for k in ("added", "removed",
+                                                                    "changed")),
+                         f"; needs a restart, not applied: {', '.join(change['needs_restart'])}"
+                         if change["needs_restart"] else "")
+        self._warn_unrestricted(options)
+        return {"applied": True, **change}
 
     def _bind_icc(self):
         address = (self.options.icc_address, self.options.icc_port)
@@ -199,7 +237,8 @@ class SwitchModeApp(app_manager.RyuApp):
                 self.logger.warning("ICC receive failed: %s", exc)
                 hub.sleep(0.1)
             # liveness first: a hello never waits behind a batch of bulk bindings
-            batch.sort(key=lambda item: not item[0].startswith(HELLO_PREFIX, 36))
+            batch.sort(key=lambda item: not item[0].startswith(HELLO_PREFIX,
+                                                               icc.payload_start(item[0])))
             out = []
             for data, addr, received_at in batch:
                 out += self._call("icc", self.core.icc_datagram, data, addr, received_at)
@@ -210,6 +249,12 @@ class SwitchModeApp(app_manager.RyuApp):
     def _tick_loop(self):
         while True:
             hub.sleep(TICK_SECONDS)
+            if self._reload_asked:
+                self._reload_asked = False
+                try:
+                    self.reload()
+                except Exception:
+                    self._internal_error("reload")
             self._handle("tick", self.core.tick)
 
     # ---- OpenFlow events -------------------------------------------------------------------

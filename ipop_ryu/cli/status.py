@@ -1,4 +1,5 @@
-"""`ipop-ryu arp|peers|stats`: a running controller's table, peers and counters (REST).
+"""`ipop-ryu arp|peers|stats`: a running controller's table, peers and counters (REST);
+`ipop-ryu reload`: have it re-read its configuration and peers file (as SIGHUP does).
 
 The table comes a page at a time (`GET /ipop/v1/arp?limit=N&after=IP`, so the controller never
 serialises more than a page at once); `ipop-ryu arp` follows the pages to the end.
@@ -16,12 +17,14 @@ DEFAULT_CONTROLLER = "http://127.0.0.1:8080"
 PATHS = {"arp": "/ipop/v1/arp", "peers": "/ipop/v1/peers", "stats": "/ipop/v1/stats"}
 
 
-def fetch(controller, path, timeout=5.0):
+def fetch(controller, path, timeout=5.0, method="GET"):
     url = controller.rstrip("/") + path
     if "://" not in url:
         url = "http://" + url
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, method=method,
+                                         data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read().decode())
     except urllib.error.HTTPError as exc:
         raise CommandError(f"{url}: HTTP {exc.code}: {_error_of(exc)}")
@@ -154,6 +157,27 @@ DESCRIPTION = dict(HELP, arp=HELP["arp"] + ". Fetched a page at a time, to the e
                    "each proxy-ARP flow answered are counted by the bridge: `ipop-ryu flows`.")
 
 
+def render_reload(answer):
+    lines = [f"reloaded: peers added {', '.join(answer['added']) or 'none'}, removed "
+             f"{', '.join(answer['removed']) or 'none'}, changed "
+             f"{', '.join(answer['changed']) or 'none'}"]
+    if answer["needs_restart"]:
+        lines.append("changed but not applied until a restart: "
+                     + ", ".join(answer["needs_restart"]))
+    return "\n".join(lines)
+
+
+def run_reload(args):
+    try:
+        answer = fetch(args.controller, "/ipop/v1/reload", method="POST")
+    except CommandError as exc:
+        if "HTTP 400" in str(exc):
+            raise CommandError("reload refused, the running configuration stays: "
+                               + str(exc).split("HTTP 400: ", 1)[1], status=1) from None
+        raise
+    print(json.dumps(answer, indent=1, sort_keys=True) if args.json else render_reload(answer))
+
+
 def run(args):
     if args.command == "arp":
         data = arp_rows(lambda path: fetch(args.controller, path), args.limit, args.max)
@@ -186,3 +210,14 @@ def register(sub):
             parser.add_argument("--max", type=_count(1), default=None, metavar="N",
                                 help="stop after N rows (default: the whole table)")
         parser.set_defaults(func=run)
+    reload = sub.add_parser(
+        "reload", help="re-read the controller's configuration and peers file",
+        description="Have a running controller re-read its configuration files and peers "
+                    "file, as `kill -HUP` does: new peers start exchanging at once, removed "
+                    "ones' entries and flows are withdrawn, changed keys and allowed_ips "
+                    "apply to the next datagram. A bad file is refused (exit status 1) and "
+                    "the running configuration stays.")
+    reload.add_argument("--controller", default=DEFAULT_CONTROLLER, metavar="URL",
+                        help=f"the controller's REST address (default {DEFAULT_CONTROLLER})")
+    reload.add_argument("--json", action="store_true", help="print the raw JSON")
+    reload.set_defaults(func=run_reload)

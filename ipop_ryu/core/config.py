@@ -3,12 +3,14 @@
 The Ryu shell reads raw strings with oslo.config and hands them to `parse`, which returns
 `Options` or raises ConfigError naming the option, the bad value and the file it came from.
 """
+import configparser
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
 from .addr import Subnets
 from .icc import is_node_id
+from .keys import decode_key, pair_keys, public_key_of
 
 # name -> (default as written in a config file, help); the contract of the README
 OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
@@ -21,7 +23,15 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "overlay_ports": ("ipop*", "comma list of OVS port names leading to other sites; a "
                                "trailing * is a prefix"),
     "icc_key_file": (None, "file holding the shared secret; every ICC datagram is signed with "
-                           "it (required when icc is on)"),
+                           "it (required when icc is on without private_key_file; weaker: "
+                           "any holder can sign as any node)"),
+    "private_key_file": (None, "this node's private key as `wg genkey` writes it; ICC "
+                               "datagrams between two nodes are then signed with a key only "
+                               "those two share (peers_file gives each peer's public_key)"),
+    "peers_file": (None, "INI file, one section per node id: endpoint = HOST:PORT, "
+                         "public_key = BASE64, allowed_ips = CIDR, CIDR (what the node may "
+                         "claim; absent = any), wireguard_endpoint = HOST:PORT; adds to peers, "
+                         "re-read on SIGHUP"),
     "arp_timeout": ("300", "seconds a learned entry lives without refresh"),
     "announce": ("true", "announce local hosts to every peer before anyone asks (refreshed "
                          "every arp_timeout/3, withdrawn when gone); false = pull only"),
@@ -49,6 +59,12 @@ class Peer:
     name: str
     host: str
     port: int
+    public_key: Optional[str] = None            # base64, as `wg pubkey` prints it
+    allowed_ips: Optional[Subnets] = None       # what it may claim; None: any address
+    wireguard_endpoint: Optional[Tuple[str, int]] = None   # its WireGuard on the underlay
+
+    def allows(self, ip: str) -> bool:
+        return self.allowed_ips is None or ip in self.allowed_ips
 
     @property
     def addr(self):
@@ -65,6 +81,10 @@ class Options:
     overlay_ports: Tuple[str, ...] = ("ipop*",)
     icc_key: bytes = field(default=b"", repr=False)
     icc_key_file: str = ""
+    private_key: bytes = field(default=b"", repr=False)     # raw X25519, per-node keys
+    private_key_file: str = ""
+    peers_file: str = ""
+    own: Optional[Peer] = None                  # this node's own section of peers_file
     arp_timeout: int = 300
     announce: bool = True
     pending_timeout: int = 5
@@ -74,6 +94,11 @@ class Options:
     punt_rate: int = 100
     overlay_subnet: Subnets = Subnets(())
     switch_address: Optional["SwitchAddress"] = None
+
+    @property
+    def unrestricted_peers(self) -> Tuple[str, ...]:
+        """Peers with no allowed_ips: they may claim any address (warned about at start)."""
+        return tuple(p.name for p in self.peers if p.allowed_ips is None)
 
     def in_overlay(self, ip: str) -> bool:
         """Inside the configured subnets of ip's family (a family none is given for: yes)."""
@@ -129,15 +154,20 @@ def _node_id(text):
     return text.strip()
 
 
+def _host_port(text):
+    host, colon, port = text.strip().rpartition(":")
+    if not colon:
+        raise ValueError(f"{text.strip()!r} is not HOST:PORT")
+    return _address(host.strip("[]")), _int_in(1, 65535)(port)
+
+
 def _peers(text):
     peers = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, at, hostport = item.partition("@")
-        host, colon, port = hostport.rpartition(":")
-        if not at or not colon:
+        if not at or ":" not in hostport:
             raise ValueError(f"{item!r} is not NAME@HOST:PORT")
-        host = host.strip("[]")
-        peers.append(Peer(_node_id(name), _address(host), _int_in(1, 65535)(port)))
+        peers.append(Peer(_node_id(name), *_host_port(hostport)))
     names = [p.name for p in peers]
     if len(set(names)) != len(names):
         raise ValueError("a peer name appears twice")
@@ -192,7 +222,61 @@ PARSERS: Dict[str, Callable] = {
     "hello_interval": _seconds(0.1, 3600), "peer_hold_time": _seconds(0.3, 86400),
     "icc_freshness": _seconds(1, 86400), "punt_rate": _int_in(0, 1000000),
     "overlay_subnet": _subnets, "switch_address": _switch_address,
+    "private_key_file": str.strip, "peers_file": str.strip,
 }
+
+PEER_KEYS = ("endpoint", "public_key", "allowed_ips", "wireguard_endpoint")
+
+
+def _allowed_ips(text):
+    if not text.strip():
+        raise ValueError("empty: list CIDRs, or leave the line out to allow any address")
+    try:
+        return _subnets(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (expected CIDR, CIDR: IPv4 and IPv6 networks)") from None
+
+
+def read_peers_file(path: str) -> Dict[str, Peer]:
+    """node id -> Peer, from an INI file with one section per node (this node's own may be
+    there too); ValueError naming the file, the section and the key."""
+    ini = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"),
+                                    default_section="\0none")
+    try:
+        with open(path) as handle:
+            ini.read_file(handle)
+    except OSError as exc:
+        raise ValueError(f"{path!r}: {exc.strerror}") from None
+    except configparser.Error as exc:
+        raise ValueError(f"{path!r}: {' '.join(str(exc).split())}") from None
+    peers = {}
+    for name in ini.sections():
+        section = ini[name]
+        def bad(key, message):
+            return ValueError(f"{path!r}: [{name}] {key}: {message}")
+        if not is_node_id(name):
+            raise bad("section", "a node id is 1-64 letters, digits, '.', '_' or '-'")
+        unknown = [key for key in section if key not in PEER_KEYS]
+        if unknown:
+            raise bad(unknown[0], f"unknown key (expected {', '.join(PEER_KEYS)})")
+        if "endpoint" not in section:
+            raise bad("endpoint", "is required (HOST:PORT of its ICC)")
+        values = {}
+        for key, parser in (("endpoint", _host_port), ("public_key", _public_key),
+                            ("allowed_ips", _allowed_ips), ("wireguard_endpoint", _host_port)):
+            if key in section:
+                try:
+                    values[key] = parser(section[key])
+                except ValueError as exc:
+                    raise bad(key, f"{section[key].strip()!r}: {exc}") from None
+        host, port = values.pop("endpoint")
+        peers[name] = Peer(name, host, port, **values)
+    return peers
+
+
+def _public_key(text):
+    decode_key(text)
+    return text.strip()
 
 
 def parse(raw: Dict[str, Optional[str]], source: Callable[[str], str] = lambda name: "") \
@@ -217,17 +301,59 @@ def parse(raw: Dict[str, Optional[str]], source: Callable[[str], str] = lambda n
             fail(name, f"{text!r}: {exc}")
     if "node_id" not in values:
         fail("node_id", "is required")
-    if any(p.name == values["node_id"] for p in values["peers"]):
-        fail("peers", f"lists this node ({values['node_id']}) itself")
+    node = values["node_id"]
+    if any(p.name == node for p in values["peers"]):
+        fail("peers", f"lists this node ({node}) itself")
     if values["peer_hold_time"] <= values["hello_interval"]:
         fail("peer_hold_time", f"must be longer than hello_interval "
                                f"({values['hello_interval']:g}s)")
+    if values.get("peers_file"):
+        try:
+            listed = read_peers_file(values["peers_file"])
+        except ValueError as exc:
+            fail("peers_file", str(exc))
+        values["own"] = listed.pop(node, None)
+        twice = sorted(set(listed) & {p.name for p in values["peers"]})
+        if twice:
+            fail("peers_file", f"{values['peers_file']!r}: [{twice[0]}] is in peers too")
+        values["peers"] = values["peers"] + tuple(listed[name] for name in sorted(listed))
     if values["icc"]:
-        path = values.get("icc_key_file")
-        if not path:
-            fail("icc_key_file", "is required when icc is on")
-        values["icc_key"] = read_key(path, lambda message: fail("icc_key_file", message))
+        _keys(values, fail)
     return Options(**values)
+
+
+def _keys(values, fail):
+    """The shared key, this node's private key, or both (peers without a public_key then use
+    the shared one: a site at a time can move to its own key)."""
+    private, shared = values.get("private_key_file"), values.get("icc_key_file")
+    if not private and not shared:
+        fail("icc_key_file", "is required when icc is on (or set private_key_file)")
+    if shared:
+        values["icc_key"] = read_key(shared, lambda message: fail("icc_key_file", message))
+    if private:
+        try:
+            with open(private) as handle:
+                text = handle.read()
+            values["private_key"] = decode_key(text)
+        except OSError as exc:
+            fail("private_key_file", f"{private!r}: {exc.strerror}")
+        except ValueError as exc:
+            fail("private_key_file", f"{private!r}: {exc}")
+        own = values.get("own")
+        if own is not None and own.public_key and own.public_key != public_key_of(text):
+            fail("private_key_file", f"{private!r} is not the key of [{own.name}]'s "
+                                     f"public_key in {values['peers_file']!r}")
+        for peer in values["peers"]:
+            try:
+                if peer.public_key:
+                    pair_keys(values["private_key"], decode_key(peer.public_key))
+            except ValueError as exc:
+                fail("peers_file", f"[{peer.name}] public_key: {exc}")
+    keyless = [p.name for p in values["peers"] if not (private and p.public_key)]
+    if keyless and not shared:
+        fail("peers_file" if values.get("peers_file") else "peers",
+             f"{keyless[0]} has no public_key (required with private_key_file, unless "
+             f"icc_key_file is set for peers that have none)")
 
 
 def read_key(path: str, fail) -> bytes:

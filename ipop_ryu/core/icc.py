@@ -1,8 +1,15 @@
 """ICC, the inter-controller protocol: signed, versioned JSON in one UDP datagram.
 
+    shared key (icc_key_file, every node holds the same secret):
     datagram = MAGIC (4 bytes "IPOP") | HMAC-SHA256(key, MAGIC | payload) (32 bytes) | payload
+    per-node keys (private_key_file; keys.py derives one key per pair and direction):
+    datagram = NODE_MAGIC ("IPON") | n (1 byte) | sender node id (n bytes)
+               | HMAC-SHA256(key sender->receiver, everything before it | payload) | payload
     payload  = UTF-8 JSON object {"v": 1, "type": ..., "node": sender node_id,
                                   "seq": per-sender counter, "ts": sender's UNIX time, ...}
+
+The per-node header names the sender in clear only to pick the key: the payload's "node" must
+say the same, and only the two nodes of a pair hold its key, so no node can sign as another.
 
 Everything is checked before anything is believed: size, magic, signature (constant-time),
 JSON shape, version, type and every field's type and range. A failure raises Drop(reason),
@@ -13,12 +20,13 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Mapping, Optional
 
 from .addr import ipv4_int, ipv6_packed
 
 VERSION = 1
 MAGIC = b"IPOP"
+NODE_MAGIC = b"IPON"
 SIG_LEN = 32
 MAX_DATAGRAM = 1400           # stays inside one underlay packet
 MIN_DATAGRAM = len(MAGIC) + SIG_LEN + 2
@@ -168,65 +176,160 @@ class Message:
         return self.fields[name]
 
 
+def encode_payload(msg_type: str, node: str, seq: int, ts: float, **fields) -> bytes:
+    body = {"v": VERSION, "type": msg_type, "node": node, "seq": seq, "ts": round(ts, 6),
+            **fields}
+    return _ENCODER.encode(body).encode()
+
+
+def payload_start(datagram: bytes) -> int:
+    """Where the JSON starts (a cheap look for the app's hello-first sort; checks follow)."""
+    if datagram[:len(NODE_MAGIC)] == NODE_MAGIC and len(datagram) > len(NODE_MAGIC):
+        return len(NODE_MAGIC) + 1 + datagram[len(NODE_MAGIC)] + SIG_LEN
+    return len(MAGIC) + SIG_LEN
+
+
+def _check_size(datagram: bytes, minimum: int = MIN_DATAGRAM):
+    if len(datagram) > MAX_DATAGRAM:
+        raise Drop(OVERSIZED, f"{len(datagram)} bytes")
+    if len(datagram) < minimum:
+        raise Drop(TRUNCATED, f"{len(datagram)} bytes")
+
+
+def _keyed(key: bytes, prefix: bytes):
+    """HMAC state after the key and the datagram's prefix, copied per datagram: no digest
+    lookup by name and no key schedule each time (half the cost of hmac.digest)."""
+    return hmac.new(key, prefix, hashlib.sha256)
+
+
+def _signature(keyed, payload: bytes) -> bytes:
+    mac = keyed.copy()
+    mac.update(payload)
+    return mac.digest()
+
+
 class Codec:
+    """The shared-key mode: every node signs and checks with one secret (the seed's simple
+    setup; any key holder can sign as any node)."""
+    per_peer = False            # one datagram serves every peer
+
     def __init__(self, key: bytes):
         if not key:
             raise ValueError("ICC key is empty")
         self._key = key
-        # HMAC state after the key and MAGIC, copied per datagram: no digest lookup by name
-        # and no key schedule each time (half the cost of hmac.digest, a third when cold)
-        self._keyed = hmac.new(key, MAGIC, hashlib.sha256)
+        self._keyed = _keyed(key, MAGIC)
 
     def _sign(self, payload: bytes) -> bytes:
-        mac = self._keyed.copy()
-        mac.update(payload)
-        return mac.digest()
+        return _signature(self._keyed, payload)
 
-    def encode(self, msg_type: str, node: str, seq: int, ts: float, **fields) -> bytes:
-        body = {"v": VERSION, "type": msg_type, "node": node, "seq": seq, "ts": round(ts, 6),
-                **fields}
-        payload = _ENCODER.encode(body).encode()
+    def seal(self, payload: bytes, peer: Optional[str] = None) -> bytes:
         return MAGIC + self._sign(payload) + payload
 
-    def decode(self, datagram: bytes) -> Message:
-        if len(datagram) > MAX_DATAGRAM:
-            raise Drop(OVERSIZED, f"{len(datagram)} bytes")
-        if len(datagram) < MIN_DATAGRAM:
-            raise Drop(TRUNCATED, f"{len(datagram)} bytes")
+    def encode(self, msg_type: str, node: str, seq: int, ts: float, **fields) -> bytes:
+        return self.seal(encode_payload(msg_type, node, seq, ts, **fields))
+
+    def decode(self, datagram: bytes) -> "Message":
+        _check_size(datagram)
         if datagram[:len(MAGIC)] != MAGIC:
             raise Drop(BAD_MAGIC)
         signature = datagram[len(MAGIC):len(MAGIC) + SIG_LEN]
         payload = datagram[len(MAGIC) + SIG_LEN:]
         if not hmac.compare_digest(signature, self._sign(payload)):
             raise Drop(BAD_SIGNATURE)
-        try:
-            body = _DECODER.decode(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise Drop(MALFORMED, type(exc).__name__) from None
-        if not isinstance(body, dict):
-            raise Drop(MALFORMED, "not an object")
-        version, msg_type = body.get("v"), body.get("type")
-        if not _uint(version) or version != VERSION:      # (True == 1 in Python)
-            raise Drop(BAD_VERSION, repr(version)[:20])
-        schema = SCHEMAS.get(msg_type) if isinstance(msg_type, str) else None
-        if schema is None:
-            raise Drop(UNKNOWN_TYPE, repr(msg_type)[:40])
-        for name, valid in _CHECKS[msg_type]:
-            if name not in body or not valid(body[name]):
-                raise Drop(BAD_FIELD, name)
-        fields = {name: body[name] for name in schema}
-        if "age" in body and msg_type in ("arp_reply", "nd_reply"):
-            if not _number(body["age"]):
-                raise Drop(BAD_FIELD, "age")
-            fields["age"] = body["age"]
-        if "router" in body and msg_type == "nd_reply":
-            if not isinstance(body["router"], bool):
-                raise Drop(BAD_FIELD, "router")
-            fields["router"] = body["router"]
-        if msg_type == "bindings":
-            fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
-            fields["routers"] = _routers(body["bindings"]) & {b[0] for b in fields["bindings"]}
-        elif msg_type == "withdraw":
-            fields["ips"] = [ip for ip in body["ips"] if _ip(ip)]
-            fields["invalid"] = len(body["ips"]) - len(fields["ips"])
-        return Message(body["type"], body["node"], body["seq"], float(body["ts"]), fields)
+        return parse_payload(payload)
+
+
+class NodeCodec:
+    """Per-node keys: a datagram to or from a peer is signed with the key of that pair and
+    direction (keys.pair_keys). Peers without a public key fall back to `shared` (a Codec),
+    if given: a site at a time can move from the shared key to its own; a peer that has a
+    public key is never believed on the shared key."""
+    per_peer = True
+
+    def __init__(self, node_id: str, pair_keys: Mapping[str, tuple],
+                 shared: Optional[Codec] = None):
+        """pair_keys: peer node id -> (send key, receive key), as keys.pair_keys gives."""
+        own = node_id.encode()
+        self._prefix = NODE_MAGIC + bytes((len(own),)) + own
+        self._min = len(self._prefix) + SIG_LEN + 2
+        self.shared = shared
+        self.set_peers(pair_keys)
+
+    def set_peers(self, pair_keys: Mapping[str, tuple]):
+        """Replace the pairs (a reload): applies to the next datagram."""
+        self._send = {name: _keyed(send, self._prefix) for name, (send, _) in pair_keys.items()}
+        self._receive = {}
+        for name, (_, receive) in pair_keys.items():
+            peer = name.encode()
+            self._receive[peer] = (name, _keyed(receive, NODE_MAGIC + bytes((len(peer),)) + peer))
+
+    def keyed_peers(self) -> frozenset:
+        return frozenset(self._send)
+
+    def seal(self, payload: bytes, peer: str) -> bytes:
+        keyed = self._send.get(peer)
+        if keyed is None:
+            return self.shared.seal(payload)
+        return self._prefix + _signature(keyed, payload) + payload
+
+    def decode(self, datagram: bytes) -> "Message":
+        if datagram[:len(NODE_MAGIC)] != NODE_MAGIC:
+            if self.shared is None or datagram[:len(MAGIC)] != MAGIC:
+                _check_size(datagram)
+                raise Drop(BAD_MAGIC)
+            message = self.shared.decode(datagram)
+            if message.node in self._send:
+                raise Drop(BAD_SIGNATURE, f"{message.node} has a public key: the shared key "
+                                          f"does not speak for it")
+            return message
+        _check_size(datagram, len(NODE_MAGIC) + 1 + 1 + SIG_LEN + 2)
+        start = len(NODE_MAGIC) + 1
+        end = start + datagram[len(NODE_MAGIC)]
+        found = self._receive.get(datagram[start:end])
+        if found is None:
+            raise Drop(UNKNOWN_PEER, repr(datagram[start:end])[:70])
+        name, keyed = found
+        payload = datagram[end + SIG_LEN:]
+        if len(payload) < 2:
+            raise Drop(TRUNCATED, f"{len(datagram)} bytes")
+        if not hmac.compare_digest(datagram[end:end + SIG_LEN], _signature(keyed, payload)):
+            raise Drop(BAD_SIGNATURE, name)
+        message = parse_payload(payload)
+        if message.node != name:
+            raise Drop(BAD_FIELD, f"node {message.node!r} in a datagram signed by {name}")
+        return message
+
+
+def parse_payload(payload: bytes) -> "Message":
+    """Check an authenticated payload's JSON: shape, version, type, every field."""
+    try:
+        body = _DECODER.decode(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise Drop(MALFORMED, type(exc).__name__) from None
+    if not isinstance(body, dict):
+        raise Drop(MALFORMED, "not an object")
+    version, msg_type = body.get("v"), body.get("type")
+    if not _uint(version) or version != VERSION:      # (True == 1 in Python)
+        raise Drop(BAD_VERSION, repr(version)[:20])
+    schema = SCHEMAS.get(msg_type) if isinstance(msg_type, str) else None
+    if schema is None:
+        raise Drop(UNKNOWN_TYPE, repr(msg_type)[:40])
+    for name, valid in _CHECKS[msg_type]:
+        if name not in body or not valid(body[name]):
+            raise Drop(BAD_FIELD, name)
+    fields = {name: body[name] for name in schema}
+    if "age" in body and msg_type in ("arp_reply", "nd_reply"):
+        if not _number(body["age"]):
+            raise Drop(BAD_FIELD, "age")
+        fields["age"] = body["age"]
+    if "router" in body and msg_type == "nd_reply":
+        if not isinstance(body["router"], bool):
+            raise Drop(BAD_FIELD, "router")
+        fields["router"] = body["router"]
+    if msg_type == "bindings":
+        fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
+        fields["routers"] = _routers(body["bindings"]) & {b[0] for b in fields["bindings"]}
+    elif msg_type == "withdraw":
+        fields["ips"] = [ip for ip in body["ips"] if _ip(ip)]
+        fields["invalid"] = len(body["ips"]) - len(fields["ips"])
+    return Message(body["type"], body["node"], body["seq"], float(body["ts"]), fields)

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from .config import Options
-from .icc import REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Message, bindings_batches
+from .icc import (REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Message, NodeCodec,
+                  bindings_batches, encode_payload)
 from .intents import IccSend
+from .keys import decode_key, pair_keys
 from .peers import Peers, PeerState
 from .timers import Budget, Every
 
@@ -54,7 +56,7 @@ class Membership:
                  local_bindings: Callable[[float], Iterable[Tuple[str, str, float]]]):
         self.options, self.stats, self.clock, self.wallclock = options, stats, clock, wallclock
         self.node_id = options.node_id
-        self.codec = Codec(options.icc_key) if options.icc else None
+        self.codec = make_codec(options) if options.icc else None
         self.peers = Peers(options.peers if options.icc else (), options.peer_hold_time)
         self.boot = secrets.token_hex(8)      # tells peers we restarted
         self.local_bindings = local_bindings  # now -> (ip, mac, age) of our own hosts
@@ -117,6 +119,21 @@ class Membership:
         if not state.fresh_seq(message.seq):
             raise Drop(REPLAY, f"{message.node} seq {message.seq}")
 
+    def allows(self, node: str, ip: str) -> bool:
+        """May `node` claim ip (its allowed_ips)? Counted and logged (rate-limited) when not:
+        the claim must not touch the table or the flows."""
+        state = self.peers.get(node)
+        if state is None or state.peer.allows(ip):
+            return True
+        self.stats["icc_not_allowed"] += 1
+        now = self.clock()
+        if now - self._drop_logged.get("not_allowed", -DROP_LOG_INTERVAL) >= DROP_LOG_INTERVAL:
+            self._drop_logged["not_allowed"] = now
+            LOG.warning("%s claimed %s, outside its allowed_ips: ignored; %d such claims so "
+                        "far, logging at most every %.0fs", node, ip,
+                        self.stats["icc_not_allowed"], DROP_LOG_INTERVAL)
+        return False
+
     def _dropped(self, drop: Drop, addr):
         self.stats["icc_dropped." + drop.reason] += 1
         now = self.clock()
@@ -140,11 +157,48 @@ class Membership:
         if not states:
             return []
         self._seq += 1
-        data = self.codec.encode(msg_type, self.node_id, self._seq, self.wallclock(), **fields)
+        payload = encode_payload(msg_type, self.node_id, self._seq, self.wallclock(), **fields)
         for state in states:
             state.sent += 1
         self.stats["icc_sent." + msg_type] += len(states)
+        if self.codec.per_peer:         # per-node keys: signed for each peer with its key
+            return [IccSend(s.peer.addr, self.codec.seal(payload, s.name), s.name)
+                    for s in states]
+        data = self.codec.seal(payload)
         return [IccSend(state.peer.addr, data, state.name) for state in states]
+
+    # ---- membership changes (a reload) -------------------------------------------------------
+    def reconfigure(self, options: Options, now: float) -> Tuple[list, Dict[str, List[str]]]:
+        """New peers, keys and allowed_ips, for the next datagram. Returns (what to send: a
+        hello and a sync request to each new peer, so it exchanges at once; {"added",
+        "removed", "changed": peer names}). Liveness, replay windows and syncs of the peers
+        that stay are kept."""
+        old = self.peers.states
+        new = {p.name: p for p in (options.peers if options.icc else ())}
+        change = {"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)),
+                  "changed": sorted(n for n in set(old) & set(new) if old[n].peer != new[n])}
+        keys_changed = (options.private_key, options.icc_key) != \
+            (self.options.private_key, self.options.icc_key)
+        self.options = options
+        for name in change["removed"]:
+            del old[name]
+            self.syncs.pop(name, None)
+            self._requested.pop(name, None)
+            self._sync_started.pop(name, None)
+            self.graceful.waiting_for.discard(name)
+        for name in change["changed"]:
+            old[name].peer = new[name]
+        for name in change["added"]:
+            old[name] = PeerState(new[name])
+        if options.icc and (keys_changed or any(change.values())):
+            self.codec = make_codec(options)
+        if keys_changed and not change["changed"]:
+            change["changed"] = sorted(old)     # our own key: every pair key is new
+        out = []
+        for name in change["added"]:
+            out += self.to_peer(name, "hello", boot=self.boot)
+            out += self.request_sync(name, now)
+        return out, change
 
     # ---- syncs --------------------------------------------------------------------------------
     def request_sync(self, name: str, now: float) -> List[IccSend]:
@@ -231,3 +285,18 @@ class Membership:
                             now - (graceful.deadline - max(5.0, self.options.peer_hold_time)))
             return True
         return False
+
+
+def make_codec(options: Options):
+    """Shared key, per-node keys, or per-node keys with the shared one for peers that have
+    no public key yet (config.parse checked that every peer has one or the other)."""
+    shared = Codec(options.icc_key) if options.icc_key else None
+    if not options.private_key:
+        return shared
+    return NodeCodec(options.node_id, peer_keys(options), shared)
+
+
+def peer_keys(options: Options) -> Dict[str, tuple]:
+    """peer -> (send key, receive key) for the peers with a public key."""
+    return {p.name: pair_keys(options.private_key, decode_key(p.public_key))
+            for p in options.peers if p.public_key}

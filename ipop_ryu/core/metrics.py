@@ -15,11 +15,11 @@ costs the same at 100,000 learned entries as at ten. Families (each with a `node
     ipop_peer_up{peer} (gauge)                ipop_proxy_nd_flows (gauge)
     ipop_nd_answered_total{by}                ipop_nd_relayed_total
     ipop_nd_dad_total{outcome}                ipop_neighbour_entries{family} (gauge)
+    ipop_icc_not_allowed_total                ipop_reloads_total{outcome}
 
 (ipop_arp_entries counts both families, as it did before IPv6; ipop_neighbour_entries
 splits them.)
 
-(icc_not_allowed is reserved and stays 0: it gets a family once something counts it.)
 """
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -70,6 +70,11 @@ class SwitchModeCollector:
         yield counter("ipop_icc_bindings_invalid",
                       "bindings dropped one by one from otherwise valid batches",
                       icc["bindings_invalid"])
+        yield counter("ipop_icc_not_allowed", "peer claims for addresses outside the "
+                      "sender's allowed_ips, ignored", icc["not_allowed"])
+        yield counter("ipop_reloads", "configuration reloads (SIGHUP, POST /ipop/v1/reload)",
+                      {"applied": s["reloads"]["applied"], "refused": s["reloads"]["refused"]},
+                      "outcome")
         yield counter("ipop_flow_mods", "flow-mods sent to the bridge", flows["flow_mods"])
         yield counter("ipop_flows_audits", "flow audits started", flows["audits"])
         yield counter("ipop_flows_repaired", "flows reinstalled by audits", flows["repaired"])

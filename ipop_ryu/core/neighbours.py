@@ -207,6 +207,8 @@ class Neighbours:
                                          message["target_ip"])
         family = self._family(target)
         probe = sender_ip == family.unspecified
+        if not probe and not self.members.allows(message.node, sender_ip):
+            return []           # a host there may not speak from this address
         sender_ok = is_unicast_mac(sender_mac) if probe else self._learnable(sender_ip,
                                                                              sender_mac)
         if not sender_ok or not self._host_address(target):
@@ -248,6 +250,8 @@ class Neighbours:
 
     def _binding(self, node: str, ip: str, mac: str, seen: float, now: float,
                  routers=frozenset()) -> list:
+        if not self.members.allows(node, ip):
+            return []
         if not self._learnable(ip, mac):
             self.stats["icc_ignored.not_learnable"] += 1
             return []
@@ -290,11 +294,26 @@ class Neighbours:
         LOG.warning("peer %s is down: withdrawing its %d entries", name,
                     self.table.node_count(name))
         self.stats["peer_down"] += 1
+        return self.peer_removed(name)
+
+    def peer_removed(self, name: str) -> list:
+        """Forget a peer's entries and flows (down, or no longer configured)."""
         out = []
         for entry in self.table.remove_node(name):
             self.stats["entries_withdrawn"] += 1
             out += self._forget(entry)
         self.relayer.peer_down(name)
+        return out
+
+    def withdraw_not_allowed(self, name: str, now: float) -> list:
+        """After a reload narrowed a peer's allowed_ips: what it may no longer claim goes."""
+        state = self.members.peers.get(name)
+        out = []
+        for entry in [e for e in self.table.entries(now) if e.node == name]:
+            if state is not None and not state.peer.allows(entry.ip):
+                self.table.remove(entry.ip)
+                self.stats["entries_withdrawn"] += 1
+                out += self._forget(entry)
         return out
 
     # ---- learning, moves and conflicts ------------------------------------------------------

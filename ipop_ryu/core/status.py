@@ -82,6 +82,7 @@ def _row(core, entry, now: float) -> dict:
 
 def peers(core) -> list:
     now = core.clock()
+    keyed = getattr(getattr(core, "codec", None), "keyed_peers", frozenset)()
     return [{
         "name": state.name, "address": state.peer.host, "port": state.peer.port,
         "state": "up" if state.up else ("down" if state.last_heard is not None else "unknown"),
@@ -89,6 +90,9 @@ def peers(core) -> list:
         "sent": state.sent, "received": state.received,
         "clock_offset": None if state.clock_offset is None else round(state.clock_offset, 3),
         "entries": core.table.node_count(state.name),
+        "key": "pair" if state.name in keyed else "shared",    # per-node keys, or the shared one
+        "allowed_ips": None if state.peer.allowed_ips is None else
+        [str(net) for net in state.peer.allowed_ips.networks],
     } for state in core.peers]
 
 
@@ -133,7 +137,7 @@ def stats(core) -> dict:
             "dropped": {r: s["icc_dropped." + r] for r in DROP_REASONS},
             "send_errors": s["icc_send_errors"],
             "bindings_invalid": s["icc_bindings_invalid"],   # one by one, from valid batches
-            "not_allowed": s["icc_not_allowed"],             # reserved
+            "not_allowed": s["icc_not_allowed"],
         },
         "table": {
             "entries": len(table), "local": table.local_count, "remote": table.remote_count,
@@ -162,6 +166,7 @@ def stats(core) -> dict:
             "stale_deleted": s["graceful_restart_stale_deleted"]},
         "peers": {"up": sum(1 for p in peer_states if p.up), "total": len(peer_states),
                   "went_down": s["peer_down"]},
+        "reloads": {"applied": s["reloads_applied"], "refused": s["reloads_refused"]},
         "errors": {k.split(".", 1)[1]: v for k, v in s.items() if k.startswith("internal_errors.")},
         "switch_errors": s["switch_errors"],
     }

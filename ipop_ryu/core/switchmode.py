@@ -10,6 +10,7 @@
 Every public method returns the list of intents to carry out; nothing here touches a socket or
 a switch, so it is tested with plain function calls.
 """
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -28,6 +29,9 @@ from .timers import Every
 LOG = logging.getLogger("ipop_ryu")
 
 SUMMARY_INTERVAL = 10.0       # per-entry events log at DEBUG; INFO gets a summary this often
+# what a reload applies (peers, their keys and allowed_ips); any other option waits for a restart
+RELOADABLE = ("peers", "peers_file", "own", "icc_key", "icc_key_file", "private_key",
+              "private_key_file")
 SUMMARY_COUNTERS = ("entries_learned", "entries_expired", "entries_withdrawn", "host_moved",
                     "host_conflict", "flows_repaired", "flows_removed_stale")
 
@@ -129,6 +133,30 @@ class SwitchMode:
         """The switch's answer to a RequestFlowStats: (cookie, table, priority, n_packets)."""
         return self._count_flows(self.reconciler.flow_stats_reply(request, list(flows),
                                                                   self.clock()))
+
+    # ---- a reload --------------------------------------------------------------------------
+    def reconfigure(self, options: Options) -> Tuple[list, dict]:
+        """Apply a re-read configuration's peers, keys and allowed_ips (RELOADABLE) without a
+        restart: new peers are greeted at once, removed ones' entries and flows withdrawn, the
+        rest untouched. Returns (intents, {"added", "removed", "changed": peer names,
+        "needs_restart": other options that changed, not applied})."""
+        needs_restart = sorted(f.name for f in dataclasses.fields(Options)
+                               if f.name not in RELOADABLE
+                               and getattr(options, f.name) != getattr(self.options, f.name))
+        merged = dataclasses.replace(self.options, **{name: getattr(options, name)
+                                                      for name in RELOADABLE})
+        now = self.clock()
+        out, change = self.members.reconfigure(merged, now)
+        for component in (self, self.neighbours, self.neighbours.relayer):
+            component.options = merged
+        for name in change["removed"]:
+            LOG.info("peer %s removed: withdrawing its %d entries", name,
+                     self.table.node_count(name))
+            out += self.neighbours.peer_removed(name)
+        for name in change["changed"]:
+            out += self.neighbours.withdraw_not_allowed(name, now)
+        self.stats["reloads_applied"] += 1
+        return self._count_flows(out), {**change, "needs_restart": needs_restart}
 
     # ---- events ---------------------------------------------------------------------------
     def packet_in(self, in_port: int, data: bytes, metadata: int = 0) -> list:

@@ -7,7 +7,9 @@ dialed by OVS on 127.0.0.1:6653), underlay veth ul0 = 192.0.2.(index+1)/24 and o
 port ipop-Y per peer site Y); each container H of X is namespace ipr-S-X-H with eth0, whose
 peer (named H) is a br0 port. IPv6 is disabled in every namespace so that no traffic appears
 unless a test sends it (link-local chatter would otherwise loop in a NORMAL mesh).
-Files live under WORKDIR = workdir_root/S: icc.key and one run dir per site.
+Files live under WORKDIR = workdir_root/S: peers.conf (every site's section: ICC endpoint,
+public key, allowed_ips) or icc.key (LabSpec(keys="shared")), and one run dir per site, which
+holds its node.key.
 """
 import itertools
 import os
@@ -20,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..cli.bridge import controller_clauses
+from ..core.keys import generate_private_key, public_key_of
 from . import netns
 from .ovs import DAEMONS, OvsInstance, dialed_by_controller
-from .topology import host_ipv6, host_mac, underlay_ip, vni
+from .topology import ALLOWED_IPS, host_ipv6, host_mac, underlay_ip, vni
 from .traffic import Capture
 
 WORKDIR_ROOT = os.environ.get("IPOP_RYU_LAB_ROOT") or "/tmp/ipop-ryu-lab"   # as the CLI
@@ -68,6 +71,13 @@ class Site:
     bridge: str = "br0"
     controller_pid: Optional[int] = None
     controller_target: str = CONTROLLER_TARGET     # the bridge's Controller record
+    key_file: str = ""          # its private key, WireGuard format (written by Lab.up)
+    public_key: str = ""
+
+    @property
+    def icc_ip(self):
+        """Where its controller speaks ICC."""
+        return self.underlay_ip
 
     @property
     def dialed(self):
@@ -108,7 +118,8 @@ class Lab:
         self.keep_workdir = keep_workdir
         self.timeout = timeout
         self.underlay_ns = f"{NS_PREFIX}{self.suffix}-ul"
-        self.key_path = os.path.join(self.workdir, "icc.key")
+        self.key_path = os.path.join(self.workdir, "icc.key")       # keys="shared"
+        self.peers_path = os.path.join(self.workdir, "peers.conf")  # keys="node"
         self.timings = {}
         self._env = dict(os.environ, **{netns.MARKER_ENV: self.suffix})
         self._controllers = {}
@@ -160,6 +171,7 @@ class Lab:
             os.makedirs(self.workdir)  # must not exist: a suffix collision fails loudly
             for site in self.sites.values():
                 os.makedirs(site.rundir)
+            self._make_keys()
             n_ns = 1 + len(self.sites) + len(self.hosts)
             self._step(f"building {n_ns} namespaces, veths and VXLAN links")
             self._build_network()
@@ -243,18 +255,48 @@ class Lab:
                                 local=x.underlay_ip, remote=y.underlay_ip, dev="ul0")
                 netns.configure(x.ns, f"ipop-{y.name}", mtu=MTU)
 
+    def _make_keys(self):
+        """Each site's own key pair (its ICC identity, and its WireGuard key when encrypted)."""
+        for site in self.sites.values():
+            private = generate_private_key()
+            site.key_file = os.path.join(site.rundir, "node.key")
+            _write_secret(site.key_file, private)
+            site.public_key = public_key_of(private)
+
+    def peers_file_text(self, allowed_ips=None, sites=None):
+        """peers.conf: a section per site; allowed_ips: site -> CIDRs (None: the line left
+        out), default the spec's, else ALLOWED_IPS."""
+        allowed = {**self.spec.allowed_ips, **(allowed_ips or {})}
+        lines = []
+        for site in sites or self.sites.values():
+            lines += [f"[{site.name}]", f"endpoint = {site.icc_ip}:{ICC_PORT}",
+                      f"public_key = {site.public_key}"]
+            cidrs = allowed.get(site.name, ALLOWED_IPS)
+            if cidrs is not None:
+                lines.append(f"allowed_ips = {cidrs}")
+            lines.append("")
+        return "\n".join(lines)
+
     def _write_configs(self):
         if self.spec.controller != "ipop":
             return
-        fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
+        if self.spec.keys == "shared":
+            _write_secret(self.key_path, secrets.token_hex(32))
+            keys = {"icc_key_file": self.key_path}
+        else:
+            with open(self.peers_path, "w") as f:
+                f.write(self.peers_file_text())
+            keys = {"peers_file": self.peers_path}
         for site in self.sites.values():
-            peers = ",".join(f"{p.name}@{p.underlay_ip}:{ICC_PORT}"
+            peers = ",".join(f"{p.name}@{p.icc_ip}:{ICC_PORT}"
                              for p in self.sites.values() if p is not site)
-            options = {"node_id": site.name, "icc": "true", "icc_address": site.underlay_ip,
-                       "icc_port": ICC_PORT, "peers": peers, "overlay_ports": "ipop*",
-                       "icc_key_file": self.key_path, "arp_timeout": self.spec.arp_timeout,
+            if self.spec.keys == "shared":
+                keys["peers"] = peers
+            else:
+                keys["private_key_file"] = site.key_file
+            options = {"node_id": site.name, "icc": "true", "icc_address": site.icc_ip,
+                       "icc_port": ICC_PORT, "overlay_ports": "ipop*", **keys,
+                       "arp_timeout": self.spec.arp_timeout,
                        "switch_address": site.controller_target[1:],   # punix:P -> unix:P
                        **self.spec.extra_options}
             lines = ["[DEFAULT]", "ofp_listen_host = 127.0.0.1", f"ofp_tcp_listen_port = {OF_PORT}",
@@ -416,6 +458,12 @@ class Lab:
     def namespaces(self):
         """This lab's namespaces that currently exist."""
         return netns.list_namespaces(f"{NS_PREFIX}{self.suffix}-")
+
+
+def _write_secret(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
 
 
 def _ini_value(v):

@@ -4,6 +4,9 @@ import string
 from dataclasses import dataclass, field
 
 CONTROLLERS = ("ipop", "simple_switch_13", "normal")
+KEY_MODES = ("node", "shared")          # per-node keys and a peers file, or one shared key
+# what each site may claim by default: all of the segment (hosts move between sites)
+ALLOWED_IPS = "10.0.3.0/24, fd00:3::/64, fe80::/64"
 CONTAINER_NET = ipaddress.ip_network("10.0.3.0/24")
 CONTAINER_NET6 = ipaddress.ip_network("fd00:3::/64")    # with LabSpec(ipv6=True)
 
@@ -27,10 +30,16 @@ class LabSpec:
     arp_timeout: int = 300
     extra_options: dict = field(default_factory=dict)  # extra [ipop] options for site.conf
     ipv6: bool = False  # containers get IPv6: link-local and fd00:3::N (see host_ipv6)
+    keys: str = "node"  # "node": each site its own key (private_key_file, peers_file);
+    # "shared": one icc_key_file for all
+    allowed_ips: dict = field(default_factory=dict)  # site -> its peers_file allowed_ips
+    # (default ALLOWED_IPS; None: no allowed_ips line, any address)
 
     def validate(self):
         if self.controller not in CONTROLLERS:
             raise ValueError(f"controller must be one of {CONTROLLERS}")
+        if self.keys not in KEY_MODES:
+            raise ValueError(f"keys must be one of {KEY_MODES}")
         names = [s.name for s in self.sites]
         hosts = [h for s in self.sites for h in s.hosts]
         ips = [h.ip for h in hosts]

@@ -33,19 +33,19 @@ json_values = st.recursive(
     max_leaves=12)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=1600))
 def test_random_bytes(data):
     assert decode(data) is None or data.startswith(icc.MAGIC)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_signed_payloads(payload):
     decode(signed(payload))
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.sampled_from(["v", "type", "node", "seq", "ts", "ip", "mac", "boot",
                                         "sender_ip", "sender_mac", "target_ip", "x"]),
                        json_values, max_size=10))
@@ -53,7 +53,7 @@ def test_signed_json_objects_of_any_shape(body):
     decode(signed(json.dumps(body).encode()))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.integers(min_value=0), st.integers(min_value=0, max_value=255))
 def test_any_single_byte_change_of_a_valid_datagram_is_dropped(position, value):
     data = bytearray(codec.encode("arp_reply", "B", 7, 1700000000.0, ip="10.0.3.7",
