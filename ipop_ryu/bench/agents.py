@@ -183,9 +183,8 @@ def cmd_iccgen(args):
     controller does not use: only the source address is checked), each for a different
     unknown target, at --rate per second for --duration seconds. Sequence numbers start
     above the wall clock in microseconds, as a controller's do, so they are fresh."""
-    from ipop_ryu.core.icc import Codec
-    with open(args.key_file, "rb") as f:
-        codec = Codec(f.read().strip())
+    from ipop_ryu.core.membership import link_from_files
+    codec = link_from_files(args.key_file, args.node, args.peer_node, args.peer_key)
     n = int(args.rate * args.duration)
     t_encode = time.monotonic()
     seq0 = int(time.time() * 1e6) + 1
@@ -292,7 +291,8 @@ def main(argv=None):
     p.add_argument("--distinct", type=int, default=65000)
     p.set_defaults(func=cmd_arpgen)
     p = sub.add_parser("iccgen")
-    p.add_argument("--key-file", required=True)
+    from ipop_ryu.bench.feeder import add_key_arguments
+    add_key_arguments(p)
     p.add_argument("--node", required=True)
     p.add_argument("--bind", required=True)
     p.add_argument("--dest", required=True)

@@ -30,7 +30,8 @@ import sys
 import time
 from collections import Counter
 
-from ipop_ryu.core.icc import Codec, Drop, bindings_batches
+from ipop_ryu.core.icc import Drop, bindings_batches
+from ipop_ryu.core.membership import link_from_files
 
 SAME_ASK = 1.0            # a sync asked again this soon after one started is the same ask
 QUEUE_CHECK_EVERY = 8     # datagrams sent between two looks at the receiver's queue
@@ -46,17 +47,14 @@ def entry_mac(i):
     return "02:bb:" + ":".join(f"{b:02x}" for b in i.to_bytes(4, "big"))
 
 
+FEEDER_NET = "10.64.0.0/10"    # what a feeder's node must be allowed to claim (allowed_ips)
+
+
 def entries(count, first=0):
     """[(ip, mac)] of hosts first .. first+count-1 (at most 4,194,304: 10.64.0.0/10)."""
     if first < 0 or first + count > 1 << 22:
         raise ValueError("entries 0 to 4,194,303 fit 10.64.0.0/10")
     return [(entry_ip(i), entry_mac(i)) for i in range(first, first + count)]
-
-
-def read_key(path):
-    """The shared secret as the controller reads it (ipop_ryu.core.config.read_key)."""
-    with open(path, "rb") as f:
-        return f.read().strip()
 
 
 def udp_queue(pid, port):
@@ -226,7 +224,8 @@ def write_status(path, status):
 def run(args, feeder=None, sock=None, stop=None):
     """The socket loop: hellos, receiving, paced sending, status file. Returns the status.
     `stop` (a callable, for tests) ends it like SIGTERM does."""
-    codec = Codec(read_key(args.key_file)) if feeder is None else feeder.codec
+    codec = link_from_files(args.key_file, args.node, args.peer_node, args.peer_key) \
+        if feeder is None else feeder.codec
     peer = _addr(args.peer)
     if feeder is None:
         feeder = Feeder(codec, args.node, entries(args.count, args.first), peer[0])
@@ -336,10 +335,20 @@ def run(args, feeder=None, sock=None, stop=None):
     return status
 
 
+def add_key_arguments(p):
+    """How a tool speaks as a node: the shared key, or its private key and the peer's
+    public key."""
+    p.add_argument("--key-file", required=True,
+                   help="the shared ICC key file, or with --peer-key the node's private key")
+    p.add_argument("--peer-key", metavar="BASE64", default=None,
+                   help="the peer's public key: per-node keys")
+    p.add_argument("--peer-node", default="A", help="the peer's node id (default A)")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="python -m ipop_ryu.bench.feeder",
                                 description="A fake ICC peer owning many hosts (scale bench).")
-    p.add_argument("--key-file", required=True, help="the ICC key file (as icc_key_file)")
+    add_key_arguments(p)
     p.add_argument("--node", required=True, help="node id to speak as")
     p.add_argument("--bind", required=True, metavar="IP:PORT",
                    help="the node's ICC address (the peer checks the source address)")

@@ -117,7 +117,7 @@ class LoadProbes:
 
         def start(rate, duration):
             return self.bg(b.name, AGENT + [
-                "iccgen", "--key-file", lab.key_path, "--node", b.name,
+                "iccgen", *lab.key_args(b.name, a.name), "--node", b.name,
                 "--bind", f"{b.underlay_ip}:{ICC_PORT + 1}", "--dest",
                 f"{a.underlay_ip}:{ICC_PORT}", "--sender-ip", sender.ip,
                 "--sender-mac", sender.mac, "--rate", rate, "--duration", duration])

@@ -43,10 +43,11 @@ from datetime import datetime, timezone
 from ipop_ryu.core import pipeline
 from ipop_ryu.lab import Lab, seed_two_sites
 from ipop_ryu.lab.lab import ICC_PORT
+from ipop_ryu.lab.topology import ALLOWED_IPS
 
 from . import metrics as M
 from . import runner
-from .feeder import entry_ip, entry_mac, udp_queue
+from .feeder import FEEDER_NET, entry_ip, entry_mac, udp_queue
 from .probes import Probes
 from .procs import Background, cpu_seconds
 from .report import num, sections, targets_table
@@ -409,7 +410,7 @@ class ScalePoint:
         lab.stop_controller(b)
         self.vswitchd = vswitchd_pid(a)
         self.feeder = Background(lab, b.name, FEEDER + [
-            "--key-file", lab.key_path, "--node", b.name, "--bind", f"{b.underlay_ip}:{ICC_PORT}",
+            *lab.key_args(b.name, a.name), "--node", b.name, "--bind", f"{b.underlay_ip}:{ICC_PORT}",
             "--peer", f"{a.underlay_ip}:{ICC_PORT}", "--count", self.n, "--rate", self.cfg.rate,
             "--feed-after", 0, "--feed-on-signal", "--watch-pid", self.vswitchd,
             "--max-queue", self.cfg.max_queue, "--status", self.status_path])
@@ -611,7 +612,8 @@ def _socket_drops(pid):
 
 def lab_spec():
     # entries live an hour: nothing expires or is refreshed while it is measured
-    return seed_two_sites(extra_options={"arp_timeout": "3600"})
+    return seed_two_sites(extra_options={"arp_timeout": "3600"},
+                          allowed_ips={"B": f"{ALLOWED_IPS}, {FEEDER_NET}"})
 
 
 def run_scale(config):

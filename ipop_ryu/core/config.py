@@ -348,11 +348,13 @@ def _keys(values, fail):
                 if peer.public_key:
                     pair_keys(values["private_key"], decode_key(peer.public_key))
             except ValueError as exc:
-                fail("peers_file", f"[{peer.name}] public_key: {exc}")
+                fail("peers_file", f"{values.get('peers_file')!r}: [{peer.name}] "
+                                   f"public_key: {exc}")
     keyless = [p.name for p in values["peers"] if not (private and p.public_key)]
     if keyless and not shared:
-        fail("peers_file" if values.get("peers_file") else "peers",
-             f"{keyless[0]} has no public_key (required with private_key_file, unless "
+        where = f"{values['peers_file']!r}: " if values.get("peers_file") else ""
+        fail("peers_file" if where else "peers",
+             f"{where}{keyless[0]} has no public_key (required with private_key_file, unless "
              f"icc_key_file is set for peers that have none)")
 
 

@@ -300,6 +300,20 @@ class NodeCodec:
         return message
 
 
+class Link:
+    """One node speaking to one peer, with either codec: the encode/decode of the shared-key
+    Codec (bench tools and tests that play a peer)."""
+
+    def __init__(self, codec, peer: Optional[str] = None):
+        self.codec, self.peer = codec, peer
+
+    def encode(self, msg_type: str, node: str, seq: int, ts: float, **fields) -> bytes:
+        return self.codec.seal(encode_payload(msg_type, node, seq, ts, **fields), self.peer)
+
+    def decode(self, datagram: bytes) -> "Message":
+        return self.codec.decode(datagram)
+
+
 def parse_payload(payload: bytes) -> "Message":
     """Check an authenticated payload's JSON: shape, version, type, every field."""
     try:

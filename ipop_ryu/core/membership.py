@@ -12,8 +12,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-from .config import Options
-from .icc import (REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Message, NodeCodec,
+from .config import Options, read_key
+from .icc import (REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Link, Message, NodeCodec,
                   bindings_batches, encode_payload)
 from .intents import IccSend
 from .keys import decode_key, pair_keys
@@ -300,3 +300,17 @@ def peer_keys(options: Options) -> Dict[str, tuple]:
     """peer -> (send key, receive key) for the peers with a public key."""
     return {p.name: pair_keys(options.private_key, decode_key(p.public_key))
             for p in options.peers if p.public_key}
+
+
+def link_from_files(key_file: str, node: str, peer: str, peer_public_key: str = None) -> Link:
+    """`node` speaking to `peer` (bench tools, tests): with peer_public_key, key_file is
+    node's private key (per-node keys); without, the shared key."""
+    if peer_public_key is None:
+        return Link(Codec(read_key(key_file, _raise)))
+    with open(key_file) as handle:
+        private = decode_key(handle.read())
+    return Link(NodeCodec(node, {peer: pair_keys(private, decode_key(peer_public_key))}), peer)
+
+
+def _raise(message):
+    raise ValueError(message)

@@ -23,6 +23,7 @@ from typing import Optional
 
 from ..cli.bridge import controller_clauses
 from ..core.keys import generate_private_key, public_key_of
+from ..core.membership import link_from_files
 from . import netns
 from .ovs import DAEMONS, OvsInstance, dialed_by_controller
 from .topology import ALLOWED_IPS, host_ipv6, host_mac, underlay_ip, vni
@@ -276,6 +277,20 @@ class Lab:
                 lines.append(f"allowed_ips = {cidrs}")
             lines.append("")
         return "\n".join(lines)
+
+    def key_args(self, as_site, to_site):
+        """Arguments of the bench tools (feeder, iccgen) to speak as one site to another."""
+        if self.spec.keys == "shared":
+            return ["--key-file", self.key_path]
+        return ["--key-file", self.sites[as_site].key_file, "--peer-key",
+                self.sites[to_site].public_key, "--peer-node", to_site]
+
+    def link(self, as_site, to_site):
+        """An encoder/decoder speaking as one site to another (tests that play a peer)."""
+        if self.spec.keys == "shared":
+            return link_from_files(self.key_path, as_site, to_site)
+        return link_from_files(self.sites[as_site].key_file, as_site, to_site,
+                               self.sites[to_site].public_key)
 
     def _write_configs(self):
         if self.spec.controller != "ipop":

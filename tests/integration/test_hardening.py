@@ -23,7 +23,7 @@ def icc_payloads(cap, src, dst):
 
 
 def test_ten_thousand_hostile_datagrams(lab_factory):
-    lab = lab_factory(seed_two_sites())
+    lab = lab_factory(seed_two_sites(keys="shared"))     # test_identity: per-node keys
     a, b = lab.sites["A"], lab.sites["B"]
     with lab.capture("A", "ul0", "udp dst port 30000") as cap:
         assert arping(lab.hosts["h5"], "10.0.3.7").ok

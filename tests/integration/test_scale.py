@@ -7,7 +7,8 @@ import time
 
 from ipop_ryu.core import pipeline
 from ipop_ryu.lab import netns
-from ipop_ryu.lab.topology import seed_two_sites
+from ipop_ryu.bench.feeder import FEEDER_NET
+from ipop_ryu.lab.topology import ALLOWED_IPS, seed_two_sites
 
 from .util import peer_states, stats, wait_for
 
@@ -21,12 +22,15 @@ def responders(site):
     return int(re.search(r"flow_count=(\d+)", out).group(1))
 
 
+FEEDER_ALLOWED = {"B": f"{ALLOWED_IPS}, {FEEDER_NET}"}   # the feeder speaks as B
+
+
 @contextlib.contextmanager
 def feeding(lab, count, **options):
     """B's controller stopped; a feeder speaks as B from B's address, owning `count` hosts."""
     lab.stop_controller("B")
     a, b = lab.sites["A"], lab.sites["B"]
-    argv = [sys.executable, "-m", "ipop_ryu.bench.feeder", "--key-file", lab.key_path,
+    argv = [sys.executable, "-m", "ipop_ryu.bench.feeder", *lab.key_args("B", "A"),
             "--node", "B", "--bind", f"{b.underlay_ip}:30000", "--peer",
             f"{a.underlay_ip}:30000", "--count", str(count), "--feed-after", "0.5",
             "--hello-interval", options.get("hello_interval", "0.5"),
@@ -40,7 +44,7 @@ def feeding(lab, count, **options):
 
 
 def test_hellos_survive_a_burst_of_ten_thousand_entries(lab_factory, record_property):
-    lab = lab_factory(seed_two_sites(extra_options=FAST_PEERS))
+    lab = lab_factory(seed_two_sites(extra_options=FAST_PEERS, allowed_ips=FEEDER_ALLOWED))
     a = lab.sites["A"]
     with feeding(lab, N):
         start = time.monotonic()
@@ -52,7 +56,7 @@ def test_hellos_survive_a_burst_of_ten_thousand_entries(lab_factory, record_prop
 
 
 def test_a_restart_with_ten_thousand_entries_loses_no_responder(lab_factory, record_property):
-    lab = lab_factory(seed_two_sites(extra_options=FAST_PEERS))
+    lab = lab_factory(seed_two_sites(extra_options=FAST_PEERS, allowed_ips=FEEDER_ALLOWED))
     a = lab.sites["A"]
     with feeding(lab, N):
         wait_for(lambda: responders(a) == N, 30, f"{N} responders in OVS", interval=0.05)

@@ -20,7 +20,7 @@ FAST = {"hello_interval": "0.5", "peer_hold_time": "2"}
 
 @pytest.fixture
 def lab(lab_factory):
-    return lab_factory(seed_two_sites(extra_options=FAST))
+    return lab_factory(seed_two_sites(extra_options=FAST, keys="shared"))
 
 
 def doctor(lab, site="A", conf=None, env=None):
@@ -53,7 +53,7 @@ def vsctl(lab, site, *args):
 
 
 def test_init_then_doctor_then_a_running_site(lab_factory, tmp_path):
-    lab = lab_factory(seed_two_sites())         # the defaults init writes: hellos every 5 s
+    lab = lab_factory(seed_two_sites(keys="shared"))   # the defaults init writes: hellos every 5 s
     a, b = lab.sites["A"], lab.sites["B"]
     etc = str(tmp_path / "etc")
     init = [CLI, "init", "--node-id", "A", "--peer", f"B@{b.underlay_ip}:{ICC_PORT}",

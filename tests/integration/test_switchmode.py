@@ -13,8 +13,8 @@ BCAST = "ff:ff:ff:ff:ff:ff"
 
 def is_icc(p):
     """An ICC datagram about ARP (hellos are the peers' heartbeat, not about resolution)."""
-    return p.get("proto") == 17 and icc.MAGIC in p["raw"] and b'"hello"' not in p["raw"] and (
-        p.get("dport") == 30000 or p.get("sport") == 30000)
+    return p.get("proto") == 17 and icc.NODE_MAGIC in p["raw"] \
+        and b'"hello"' not in p["raw"] and (p.get("dport") == 30000 or p.get("sport") == 30000)
 
 
 def test_seed_pings_across_and_within_sites(lab_factory, record_property):
@@ -96,7 +96,7 @@ def test_host_that_leaves_expires_and_is_not_answered(lab_factory):
 
 
 def test_junk_and_forged_icc_change_nothing(lab_factory):
-    lab = lab_factory(seed_two_sites())
+    lab = lab_factory(seed_two_sites(keys="shared"))   # the shared key's format
     site_a = lab.sites["A"]
     assert ping(lab.hosts["h5"], "10.0.3.7").ok
     proxies = flows(site_a, "proxy_arp")
