@@ -15,6 +15,7 @@ import itertools
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -291,6 +292,16 @@ class Lab:
             return link_from_files(self.key_path, as_site, to_site)
         return link_from_files(self.sites[as_site].key_file, as_site, to_site,
                                self.sites[to_site].public_key)
+
+    def reload(self, site, via="rest"):
+        """Have a site's controller re-read its files: via "rest" (`ipop-ryu reload`, run in
+        the site; returns its CompletedProcess) or "signal" (SIGHUP to the controller)."""
+        site = self._site(site)
+        if via == "signal":
+            os.kill(site.controller_pid, signal.SIGHUP)
+            return None
+        return site.exec([os.path.join(sys.prefix, "bin", "ipop-ryu"), "reload", "--json",
+                          "--controller", f"http://{site.underlay_ip}:8080"], check=False)
 
     def _write_configs(self):
         if self.spec.controller != "ipop":
