@@ -21,7 +21,7 @@ from .lab_show import render_map, render_status
 
 def cmd_up(args):
     spec = lab_spec(args.sites, args.hosts_per_site, args.controller, args.arp_timeout,
-                    args.announce, args.ipv6)
+                    args.announce, args.ipv6, args.encrypt)
     _, desc = build(spec, workdir_root(args), args.ryu_manager)
     print(render_map(desc))
 
@@ -150,6 +150,10 @@ def register(sub):
     up.add_argument("--ipv6", action="store_true",
                     help="containers also get IPv6: a link-local address and fd00:3::N "
                          "(10.0.3.N's N)")
+    up.add_argument("--encrypt", action="store_true",
+                    help="join the sites by WireGuard (kernel, else wireguard-go), each keyed "
+                         "with its controller's own key: VXLAN and ICC cross the underlay "
+                         "only encrypted; container MTU 1370")
     up.add_argument("--ryu-manager", metavar="PATH",
                     help="the ryu-manager to run (default: this venv's)")
     up.set_defaults(func=cmd_up)

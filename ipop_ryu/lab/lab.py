@@ -27,7 +27,8 @@ from ..core.keys import generate_private_key, public_key_of
 from ..core.membership import link_from_files
 from . import netns
 from .ovs import DAEMONS, OvsInstance, dialed_by_controller
-from .topology import ALLOWED_IPS, host_ipv6, host_mac, underlay_ip, vni
+from . import wireguard
+from .topology import ALLOWED_IPS, host_ipv6, host_mac, tunnel_ip, underlay_ip, vni
 from .traffic import Capture
 
 WORKDIR_ROOT = os.environ.get("IPOP_RYU_LAB_ROOT") or "/tmp/ipop-ryu-lab"   # as the CLI
@@ -36,9 +37,10 @@ OF_PORT = 6653
 CONTROLLER_TARGET = f"tcp:127.0.0.1:{OF_PORT}"   # OVS dials the controller (simple_switch_13)
 LISTENER = "{bridge}.ipop"      # ipop: OVS listens here (in the site's rundir), the app dials
 ICC_PORT = 30000
-MTU = 1450
+MTU = 1450                      # 1500 on the underlay, less VXLAN's 50 bytes
+ENCRYPTED_MTU = 1500 - wireguard.OVERHEAD - 50    # 1370: VXLAN inside WireGuard
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump")
+PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump", "wireguard-go")
 PUNT_TABLE, PIPELINE_READY = 6, "CONTROLLER"   # ipop's last table, and its default action  # pidfile names contain the program name
 
 
@@ -75,11 +77,13 @@ class Site:
     controller_target: str = CONTROLLER_TARGET     # the bridge's Controller record
     key_file: str = ""          # its private key, WireGuard format (written by Lab.up)
     public_key: str = ""
+    tunnel_ip: str = ""         # its WireGuard address (encrypted labs)
+    wg_ifname: str = ""
 
     @property
     def icc_ip(self):
-        """Where its controller speaks ICC."""
-        return self.underlay_ip
+        """Where its controller speaks ICC (and its VXLAN ends): inside WireGuard if any."""
+        return self.tunnel_ip or self.underlay_ip
 
     @property
     def dialed(self):
@@ -125,6 +129,8 @@ class Lab:
         self.timings = {}
         self._env = dict(os.environ, **{netns.MARKER_ENV: self.suffix})
         self._controllers = {}
+        self._wireguard = {}      # site -> wireguard-go process (None: kernel WireGuard)
+        self.mtu = ENCRYPTED_MTU if spec.encrypt else MTU    # containers and overlay ports
         self._captures = []
         self._log_marks = {}  # site -> connection log offset before the last (re)connect
         self._state = "new"
@@ -139,6 +145,8 @@ class Lab:
                         if spec.controller == "ipop" else None,
                         log_path=os.path.join(rundir, "controller.log"), hosts={},
                         overlay_ports=[f"ipop-{p}" for p in names if p != s.name], lab=self)
+            if spec.encrypt:      # interface names: unique machine-wide (see wireguard.py)
+                site.tunnel_ip, site.wg_ifname = tunnel_ip(index), f"wg{self.suffix}{index}"
             if spec.controller == "ipop":
                 site.controller_target = "punix:" + os.path.join(
                     rundir, LISTENER.format(bridge=site.bridge))
@@ -219,6 +227,7 @@ class Lab:
             for site in self.sites.values():
                 self.stop_controller(site)
                 site.ovs.stop()
+                netns.terminate(self._wireguard.pop(site.name, None))
         finally:
             cleanup_all(self.workdir_root, suffix=self.suffix, remove_workdir=not self.keep_workdir)
         self.timings["down"] = time.monotonic() - start
@@ -244,18 +253,37 @@ class Lab:
             for host in site.hosts.values():
                 self._new_ns(host.ns, ipv6=bool(host.ip6))
                 netns.add_veth(host.ns, "eth0", site.ns, host.port)
-                netns.configure(host.ns, "eth0", address=host.ip, mac=host.mac, mtu=MTU)
+                netns.configure(host.ns, "eth0", address=host.ip, mac=host.mac, mtu=self.mtu)
                 if host.ip6:    # no DAD at build time: nothing is there to answer it yet
                     netns.add_address(host.ns, "eth0", host.ip6, 64, nodad=True)
-                netns.configure(site.ns, host.port, mtu=MTU)
+                netns.configure(site.ns, host.port, mtu=self.mtu)
                 # The userspace datapath forwards partial checksums as they are: make the
                 # container compute them (this also turns TSO off).
                 self.exec(host.ns, ["ethtool", "-K", "eth0", "tx", "off"])
+        if self.spec.encrypt:
+            for site in self.sites.values():
+                self._bring_up_wireguard(site)
         for a, b in itertools.combinations(self.sites.values(), 2):
             for x, y in ((a, b), (b, a)):
                 netns.add_vxlan(x.ns, f"ipop-{y.name}", vni(a.index, b.index),
-                                local=x.underlay_ip, remote=y.underlay_ip, dev="ul0")
-                netns.configure(x.ns, f"ipop-{y.name}", mtu=MTU)
+                                local=x.icc_ip, remote=y.icc_ip,
+                                dev=x.wg_ifname or "ul0")
+                netns.configure(x.ns, f"ipop-{y.name}", mtu=self.mtu)
+
+    def _bring_up_wireguard(self, site):
+        """wg interface = the site's tunnel address, one WireGuard peer per other site."""
+        peers = [wireguard.WgPeer(p.public_key, (p.underlay_ip, wireguard.PORT),
+                                  [f"{p.tunnel_ip}/32"])
+                 for p in self.sites.values() if p is not site]
+        pidfile = os.path.join(site.rundir, "wireguard-go.pid")
+        proc = wireguard.bring_up(site.ns, site.wg_ifname, site.key_file, site.tunnel_ip, 24,
+                                  peers, mtu=1500 - wireguard.OVERHEAD,
+                                  log_path=os.path.join(site.rundir, "wireguard-go.log"),
+                                  env=self._env)
+        self._wireguard[site.name] = proc
+        if proc is not None:
+            with open(pidfile, "w") as f:
+                f.write(f"{proc.pid}\n")
 
     def _make_keys(self):
         """Each site's own key pair (its ICC identity, and its WireGuard key when encrypted)."""

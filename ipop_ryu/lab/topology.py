@@ -34,12 +34,15 @@ class LabSpec:
     # "shared": one icc_key_file for all
     allowed_ips: dict = field(default_factory=dict)  # site -> its peers_file allowed_ips
     # (default ALLOWED_IPS; None: no allowed_ips line, any address)
+    encrypt: bool = False  # sites joined by WireGuard: VXLAN and ICC inside, on TUNNEL_NET
 
     def validate(self):
         if self.controller not in CONTROLLERS:
             raise ValueError(f"controller must be one of {CONTROLLERS}")
         if self.keys not in KEY_MODES:
             raise ValueError(f"keys must be one of {KEY_MODES}")
+        if self.encrypt and self.controller != "ipop":
+            raise ValueError("encrypt needs the ipop controller (its keys key WireGuard)")
         names = [s.name for s in self.sites]
         hosts = [h for s in self.sites for h in s.hosts]
         ips = [h.ip for h in hosts]
@@ -91,6 +94,12 @@ def host_ipv6(ip):
 def host_mac(ip):
     """Deterministic locally administered MAC: 10.0.3.5 -> 02:00:0a:00:03:05."""
     return "02:00:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(ip).packed)
+
+
+def tunnel_ip(index):
+    """WireGuard address of the site at position index (encrypted labs): 198.51.100.(index+1)
+    (TEST-NET-2)."""
+    return f"198.51.100.{index + 1}"
 
 
 def underlay_ip(index):

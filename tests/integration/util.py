@@ -88,15 +88,15 @@ def add_host(lab, site_name, name, ip, mac, ip6=""):
     """Plug a new container into a running lab's site (a host that arrives or moves); with
     ip6, with IPv6 (that address without DAD, and a link-local one from the MAC)."""
     from ipop_ryu.lab import netns
-    from ipop_ryu.lab.lab import MTU, Host
+    from ipop_ryu.lab.lab import Host
     site = lab.sites[site_name]
     host = Host(name, site_name, f"{site.ns}-{name}", ip, mac, name, lab, ip6=ip6)
     lab._new_ns(host.ns, ipv6=bool(ip6))  # named under the lab's suffix: down() removes it
     netns.add_veth(host.ns, "eth0", site.ns, host.port)
-    netns.configure(host.ns, "eth0", address=ip, mac=mac, mtu=MTU)
+    netns.configure(host.ns, "eth0", address=ip, mac=mac, mtu=lab.mtu)
     if ip6:
         netns.add_address(host.ns, "eth0", ip6, 64, nodad=True)
-    netns.configure(site.ns, host.port, mtu=MTU)
+    netns.configure(site.ns, host.port, mtu=lab.mtu)
     lab.exec(host.ns, ["ethtool", "-K", "eth0", "tx", "off"])
     site.vsctl("add-port", site.bridge, host.port)
     site.hosts[name] = lab.hosts[name] = host
