@@ -222,6 +222,9 @@ def cmd_setup(args):
     controller = check_controller(args.controller or default_controller(bridge))
     ports = [check_name("port", p) for p in args.port]
     peers = [parse_peer(p) for p in args.peer]
+    encrypted = _encrypted(args, peers)
+    if encrypted is not None:
+        peers = encrypted.tunnel_peers
     key = check_key(args.key)
     max_backoff = check_ms("--max-backoff", args.max_backoff, MIN_BACKOFF_MS)
     inactivity_probe = check_ms("--inactivity-probe", args.inactivity_probe, MIN_PROBE_MS,
@@ -244,9 +247,21 @@ def cmd_setup(args):
         stale = stale_peer_ports(bridge, peers) if bridge in ensure_ovs_running() else []
     argv = setup_argv(bridge, controller, ports, peers, args.tunnel, key, args.datapath_type,
                       stale, max_backoff, inactivity_probe)
+    wg_commands = _wireguard_commands(encrypted, args.dry_run) if encrypted else []
     if args.dry_run:
-        print(shlex.join(argv))
+        for command in wg_commands + [argv]:
+            print(shlex.join(command))
         return 0
+    for command in wg_commands:     # the tunnels' addresses must route before OVS uses them
+        proc = run(command)
+        if proc.returncode != 0:
+            raise CommandError(f"{encrypted.ifname} not set up ({shlex.join(command[:4])}"
+                               f"...): {first_line(proc)}")
+    if encrypted:
+        print(f"{encrypted.ifname}: {encrypted.address} listening on "
+              f"{encrypted.listen_port}, peers {', '.join(n for n, _ in peers) or '(none)'}")
+        from .bridge_wg import mtu_hint
+        print(mtu_hint(encrypted))
     proc = run(argv)
     if proc.returncode != 0:
         raise CommandError(f"bridge {bridge} not set up: {first_line(proc)}")
@@ -256,6 +271,37 @@ def cmd_setup(args):
     if dial:
         print(f"{bridge} waits for its controller to dial it: [ipop] switch_address = {dial}")
     return 0
+
+
+def _encrypted(args, peers):
+    """--encrypt: the site's WireGuard plan from --config (its tunnel peers replace --peer)."""
+    if not args.encrypt:
+        return None
+    if not args.config:
+        raise CommandError("--encrypt needs --config SITE.conf (its private_key_file and "
+                           "peers_file)")
+    if peers:
+        raise CommandError("with --encrypt the tunnel peers come from the peers file: drop "
+                           "--peer")
+    from .bridge_wg import plan
+    return plan(args.config, check_name("--wg-interface", args.wg_interface))
+
+
+def _wireguard_commands(site, dry_run):
+    from .bridge_wg import interface_exists, kernel_or_userspace
+    exists = interface_exists(site.ifname)
+    existing = []
+    if exists:
+        proc = run(["wg", "show", site.ifname, "peers"])
+        existing = proc.stdout.split() if proc.returncode == 0 else []
+    kernel = True                   # (an interface that exists is not made again)
+    if not exists:
+        try:
+            kernel = kernel_or_userspace()
+        except CommandError:
+            if not dry_run:
+                raise
+    return site.commands(existing, kernel=kernel, exists=exists)
 
 
 def cmd_teardown(args):
@@ -307,8 +353,17 @@ def register(subparsers):
     setup.add_argument("--inactivity-probe", default=str(INACTIVITY_PROBE_MS), metavar="MS",
                        help="idle time before OVS probes the controller, at least "
                             f"{MIN_PROBE_MS} or 0 = never (default: {INACTIVITY_PROBE_MS})")
+    setup.add_argument("--encrypt", action="store_true",
+                       help="put the tunnels inside WireGuard: make/update --wg-interface "
+                            "from --config's private_key_file and peers_file, one tunnel port "
+                            "per peer to its tunnel address (replaces --peer)")
+    setup.add_argument("--config", metavar="SITE.conf",
+                       help="the site's controller configuration (with --encrypt)")
+    setup.add_argument("--wg-interface", default="wg-ipop", metavar="NAME",
+                       help="the WireGuard interface (with --encrypt; default wg-ipop)")
     setup.add_argument("--dry-run", action="store_true",
-                       help="print the ovs-vsctl command instead of running it")
+                       help="print the commands (ovs-vsctl, and wg/ip with --encrypt) instead "
+                            "of running them")
     setup.set_defaults(func=cmd_setup)
     teardown = sub.add_parser("teardown", help="remove a bridge and its ports")
     teardown.add_argument("bridge", metavar="BRIDGE")

@@ -1,5 +1,5 @@
-"""A WireGuard interface inside a network namespace: kernel WireGuard where the kernel has it,
-`wireguard-go` (userspace, a process we own) where it does not.
+"""A WireGuard interface inside a lab namespace: kernel WireGuard where the kernel has it,
+`wireguard-go` (userspace, a process the lab owns) where it does not.
 
 wireguard-go refuses to run on a kernel it believes has WireGuard unless
 WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1, and it serves its interface on a socket named
@@ -9,32 +9,13 @@ names must be unique on the machine, not only in their namespace.
 import os
 import subprocess
 import time
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Optional
 
+from ..overlay.wireguard import (OVERHEAD, PORT, UAPI_DIR, USERSPACE_ENV, WgPeer,
+                                 kernel_has_wireguard, set_argv)
 from . import netns
 
-PORT = 51820
-OVERHEAD = 80             # WireGuard over IPv6 (60 over IPv4): what `wg-quick` subtracts
-UAPI_DIR = "/var/run/wireguard"
-USERSPACE_ENV = {"WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"}
-
-
-@dataclass
-class WgPeer:
-    public_key: str
-    endpoint: Tuple[str, int]
-    allowed_ips: List[str] = field(default_factory=list)
-
-
-def kernel_has_wireguard(ns) -> bool:
-    """Try to make a kernel WireGuard link (and remove it): modules may load on demand."""
-    probe = "wgprobe0"
-    made = subprocess.run(["ip", "-n", ns, "link", "add", probe, "type", "wireguard"],
-                          capture_output=True).returncode == 0
-    if made:
-        subprocess.run(["ip", "-n", ns, "link", "del", probe], capture_output=True)
-    return made
+__all__ = ["OVERHEAD", "PORT", "WgPeer", "bring_up", "kernel_has_wireguard"]
 
 
 def bring_up(ns, ifname, private_key_file, address, prefixlen, peers, mtu, listen_port=PORT,
@@ -59,12 +40,8 @@ def bring_up(ns, ifname, private_key_file, address, prefixlen, peers, mtu, liste
                 raise RuntimeError(f"wireguard-go did not bring up {ifname} in {ns}: "
                                    f"see {log_path}")
             time.sleep(0.02)
-    argv = ["wg", "set", ifname, "private-key", private_key_file, "listen-port", str(listen_port)]
-    for peer in peers:
-        argv += ["peer", peer.public_key, "endpoint", f"{peer.endpoint[0]}:{peer.endpoint[1]}",
-                 "allowed-ips", ",".join(peer.allowed_ips)]
     try:
-        netns_run(ns, argv)
+        netns_run(ns, set_argv(ifname, private_key_file, listen_port, peers))
         netns.configure(ns, ifname, address=address, prefixlen=prefixlen, mtu=mtu)
     except BaseException:
         netns.terminate(proc)

@@ -1,0 +1,1 @@
+"""What joins the sites below the bridges: the encrypted underlay (WireGuard)."""
