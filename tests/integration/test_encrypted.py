@@ -1,5 +1,7 @@
 """The encrypted lab: sites joined by WireGuard, each keyed with its controller's own key."""
+import os
 import re
+import sys
 
 from ipop_ryu.lab import wireguard
 from ipop_ryu.lab.lab import ENCRYPTED_MTU
@@ -50,3 +52,37 @@ def test_full_size_packets_cross_and_one_more_byte_is_refused_locally(lab_factor
         h3.exec(["iperf3", "-c", "10.0.3.7", "-n", "8M", "-f", "m"], check=False)), 15,
         "iperf3 to connect")
     assert re.search(r"receiver", result.stdout), result.stdout
+
+
+def test_bridge_setup_encrypt_between_two_sites(lab_factory, tmp_path):
+    """The command for real sites, run in the lab's site namespaces (their own OVS): a
+    WireGuard interface keyed with each site's key, a handshake, and a second bridge whose
+    tunnel ports point at the peer's tunnel address. Its node ids X, Y keep its ports apart
+    from the lab's own ipop-A/ipop-B."""
+    lab = lab_factory(seed_two_sites())
+    sites = list(lab.sites.values())
+    names = {"A": "X", "B": "Y"}
+    with open(tmp_path / "peers.conf", "w") as f:
+        for site in sites:
+            f.write(f"[{names[site.name]}]\nendpoint = 198.51.100.{site.index + 1}:30000\n"
+                    f"public_key = {site.public_key}\n"
+                    f"wireguard_endpoint = {site.underlay_ip}:{wireguard.PORT}\n\n")
+    ipop_ryu = os.path.join(sys.prefix, "bin", "ipop-ryu")
+    for site in sites:
+        conf = tmp_path / f"{site.name}.conf"
+        conf.write_text(f"[ipop]\nnode_id = {names[site.name]}\nprivate_key_file = "
+                        f"{site.key_file}\npeers_file = {tmp_path}/peers.conf\n")
+        for _ in range(2):          # idempotent: the second run changes nothing
+            done = site.exec([ipop_ryu, "bridge", "setup", "br9", "--encrypt", "--config",
+                              conf, "--wg-interface", f"wg{lab.suffix}{site.index}"],
+                             check=False)
+            assert done.returncode == 0, done.stdout + done.stderr
+        assert "set the container ports' MTU to 1370" in done.stdout
+    a, b = sites
+    wait_for(lambda: a.exec(["ping", "-n", "-c", "1", "-W", "1", "198.51.100.2"],
+                            check=False).returncode == 0, 10, "A reaches B's tunnel address")
+    shown = a.exec(["wg", "show", f"wg{lab.suffix}0"]).stdout
+    assert b.public_key in shown and "latest handshake" in shown, shown
+    options = a.exec(["ovs-vsctl", "get", "interface", "ipop-Y", "options"]).stdout
+    assert '198.51.100.2' in options and a.exec(["ovs-vsctl", "port-to-br", "ipop-Y"]) \
+        .stdout.strip() == "br9"
