@@ -87,7 +87,27 @@ METRICS = {
                          "controller (replayed on its ports), under overload", None, "higher"),
     "iperf3_mbps": ("Mbit/s", "iperf3 across sites", "TCP throughput between sites (iperf3)",
                     "normal", "higher"),
+    # identity and encryption (issue 12): the main lab uses per-node keys
+    "icc_capacity_shared_mps": ("messages/s", "ICC messages/s, shared key",
+                                "the same ICC probe on a lab with one shared icc_key_file (the "
+                                "main lab, icc_capacity_mps, has per-node keys)", None,
+                                "higher"),
+    **{f"{key}_wg{unit_suffix}": (unit, f"{label}, WireGuard", f"{text} (sites joined by "
+                                  f"WireGuard: lab up --encrypt)", None, better)
+       for key, unit_suffix, unit, label, text, better in (
+           ("arp_cold_remote", "_ms", "ms", "ARP remote, cold", "ARP resolution latency, "
+            "remote target never resolved before", "lower"),
+           ("arp_warm_remote", "_ms", "ms", "ARP remote, warm", "ARP resolution latency, "
+            "remote target learned", "lower"),
+           ("ping_rtt", "_ms", "ms", "ping RTT across sites", "ICMP echo RTT between sites",
+            "lower"),
+           ("iperf3", "_mbps", "Mbit/s", "iperf3 across sites", "TCP throughput between "
+            "sites", "higher"))},
 }
+# encrypted-lab metric -> the plain lab's, measured the same way
+ENCRYPTED_OF = {"arp_cold_remote_wg_ms": "arp_cold_remote_ms",
+                "arp_warm_remote_wg_ms": "arp_warm_remote_ms",
+                "ping_rtt_wg_ms": "ping_rtt_ms", "iperf3_wg_mbps": "iperf3_mbps"}
 
 # the subset measured at every point of the scale grid
 SCALE_METRICS = ("arp_local_ms", "arp_cold_remote_ms", "arp_warm_remote_ms", "first_ping_s",
@@ -221,6 +241,7 @@ def check_targets(results, system="ipop", scale=None):
            f"highest offered rate processed without loss {icc_value}/s; sustained under "
            f"overload median {icc['median'] if icc else None}/s")
     out += _datapath_first_targets(results, system, scale or {})
+    out += _identity_targets(results, system)
     ip = _get(results, system, "iperf3_mbps")
     base = _get(results, "normal", "iperf3_mbps")
     cell_ip = results.get(system, {}).get("iperf3_mbps") or {"extra": {}}
@@ -230,6 +251,35 @@ def check_targets(results, system="ipop", scale=None):
            f"paired runs on the same lab (NORMAL by a table-0 override flow, alternating): "
            f"{ip} vs {(cell_ip['extra'].get('paired_normal') or {}).get('median')} Mbit/s; "
            f"against the NORMAL system's own lab: {ip} vs {base} Mbit/s")
+    return out
+
+
+def _identity_targets(results, system):
+    """Issue 12: ICC capacity with per-node keys against the shared key (same run), and the
+    encrypted lab beside the plain one (reported, no threshold in the issue)."""
+    out = []
+    target = _target_adder(out)
+    node = results.get(system, {}).get("icc_capacity_mps")
+    shared = results.get(system, {}).get("icc_capacity_shared_mps")
+    if not shared:
+        return out
+    value = lambda c, f: (c["extra"].get(f) if f != "median" else c["median"]) \
+        if c and c["status"] == OK else None                                   # noqa: E731
+    ratio = None if value(node, "median") is None or not value(shared, "median") else \
+        value(node, "median") / value(shared, "median")
+    target("ICC capacity, per-node keys >= 0.9x the shared key", ratio, 0.9,
+           ratio is not None and ratio >= 0.9,
+           f"sustained median {value(node, 'median')} vs {value(shared, 'median')} msgs/s; "
+           f"without loss {value(node, 'no_loss_pps')} vs {value(shared, 'no_loss_pps')}/s")
+    no_loss = value(node, "no_loss_pps")
+    target(">= 22,500 ICC messages/s with per-node keys (90% of 25,000)", no_loss, 22500,
+           no_loss is not None and no_loss >= 22500,
+           f"highest offered rate processed without loss {no_loss}/s")
+    for wg, plain in ENCRYPTED_OF.items():
+        a, b = _get(results, system, wg), _get(results, system, plain)
+        out.append({"name": f"{METRICS[wg][1]} vs plain", "value": _round(a / b) if a and b
+                    else None, "threshold": None, "met": None,
+                    "detail": f"{a} vs {b} {METRICS[wg][0]} (ratio, reported)"})
     return out
 
 

@@ -59,7 +59,8 @@ def targets_table(doc):
         return ""
     rows = ["| target (ipop-ryu) | value | met | detail |", "|---|---|---|---|"]
     for t in doc["targets"]:
-        met = {True: "**met**", False: "**missed**", None: "not measured"}[t["met"]]
+        met = {True: "**met**", False: "**missed**", None: "not measured"}[t["met"]] \
+            if t["threshold"] is not None or t["value"] is None else "reported"
         value = t["value"] if not isinstance(t["value"], float) else num(t["value"])
         rows.append(f"| {t['name']} | {value} | {met} | {t['detail']} |")
     return "\n".join(rows)

@@ -41,7 +41,13 @@ MEASUREMENT_METRICS = {
     "icc_host": ("icc_per_host_min",),
     "pktin": ("pktin_capacity_pps",),
     "icc": ("icc_capacity_mps",),
+    "icc_shared": ("icc_capacity_shared_mps",),
+    "wg_arp": ("arp_cold_remote_wg_ms", "arp_warm_remote_wg_ms"),
+    "wg_ping": ("ping_rtt_wg_ms",),
+    "wg_iperf": ("iperf3_wg_mbps",),
 }
+IDENTITY_METRICS = sum((MEASUREMENT_METRICS[k] for k in ("icc_shared", "wg_arp", "wg_ping",
+                                                        "wg_iperf")), ())
 
 
 @dataclass
@@ -194,6 +200,35 @@ def run_main(run, system):
     return cells
 
 
+def _renamed(cells, names):
+    """The cells of one measurement under the names of another metric (new: old)."""
+    return {new: {**cells[old], "baseline": M.METRICS[new][3]}
+            for new, old in names.items() if old in cells}
+
+
+def run_identity(run):
+    """Issue 12 beside the main lab (per-node keys): ICC capacity with the shared key, and
+    ARP, ping and iperf3 with the sites joined by WireGuard."""
+    cfg = run.config
+    cells = {}
+    run.log("ipop: ICC capacity with the shared key")
+    with _lab(run, "ipop", cfg.main_sites, cfg.main_hosts, keys="shared") as lab:
+        p = Probes(lab, "ipop", log=run.log)
+        shared = {}
+        _measure(run, shared, "icc", p.icc_capacity, cfg.icc_rates, cfg.capacity_step)
+        cells.update(_renamed(shared, {"icc_capacity_shared_mps": "icc_capacity_mps"}))
+    run.log("ipop: encrypted lab (WireGuard)")
+    with _lab(run, "ipop", cfg.main_sites, cfg.main_hosts, encrypt=True) as lab:
+        run.log(f"  lab {lab.suffix} up in {lab.timings['up']:.1f}s")
+        p = Probes(lab, "ipop", log=run.log)
+        plain = {}
+        _measure(run, plain, "arp", p.arp, cfg.reps)
+        _measure(run, plain, "ping", p.ping_rtt, cfg.reps)
+        _measure(run, plain, "iperf", p.iperf, cfg.iperf_reps, cfg.iperf_seconds)
+        cells.update(_renamed(plain, M.ENCRYPTED_OF))
+    return cells
+
+
 def run_nd(run, system):
     """The ND metrics for one system, on a lab of the main topology with IPv6 in the
     containers (the main lab stays IPv4-only: its ARP rows see no IPv6 traffic)."""
@@ -268,6 +303,9 @@ def run_bench(config):
         nd_metrics = MEASUREMENT_METRICS["nd"] + MEASUREMENT_METRICS["nd_steady"]
         results[system].update(_guarded(run, f"{system} (ND)", nd_metrics, run_nd, run,
                                         system))
+    if "ipop" in results:
+        results["ipop"].update(_guarded(run, "ipop (identity, WireGuard)", IDENTITY_METRICS,
+                                        run_identity, run))
     M.add_ratios(results)
 
     # scale grid: the main point is reused, the others measured
