@@ -96,7 +96,10 @@ def render_peers(rows):
         ("STATE", "state"),
         ("LAST HEARD", lambda r: None if r["last_heard_ago"] is None
          else f"{r['last_heard_ago']:.1f}s ago"),
-        ("SENT", "sent"), ("RECEIVED", "received"), ("ENTRIES", "entries")])
+        ("SENT", "sent"), ("RECEIVED", "received"), ("ENTRIES", "entries"),
+        ("KEY", lambda r: r.get("key")),
+        ("ALLOWED", lambda r: None if "allowed_ips" not in r else
+         "any" if r["allowed_ips"] is None else ", ".join(r["allowed_ips"]))])
 
 
 def _counts(values):
@@ -143,7 +146,9 @@ def render_stats(stats):
     lines.append(f"ICC received        {_counts(icc['received'])}")
     lines.append(f"ICC dropped         {_counts(icc['dropped'])}"
                  + (f"; bindings invalid {icc['bindings_invalid']}"
-                    if icc.get("bindings_invalid") else ""))
+                    if icc.get("bindings_invalid") else "")
+                 + (f"; claims not allowed {icc['not_allowed']}" if icc.get("not_allowed")
+                    else ""))
     if stats["errors"]:
         lines.append(f"internal errors     {_counts(stats['errors'])}")
     return "\n".join(lines)
