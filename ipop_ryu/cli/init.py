@@ -1,11 +1,14 @@
-"""`ipop-ryu init`: write one site's configuration and the overlay's ICC key, never overwriting.
+"""`ipop-ryu init`: write one site's configuration and its key, never overwriting.
 
 The /etc/ipop layout (README, "A site as a service"):
 
     /etc/ipop/<NODE>.conf   the site's configuration: [DEFAULT] OpenFlow and REST listeners,
                             [ipop] the switch-mode options; read by `ipop-ryu@<NODE>.service`
-    /etc/ipop/icc.key       the overlay's shared ICC secret (0600): the same bytes on every
-                            site; the first site's init makes it, the others take it (--key)
+    /etc/ipop/<NODE>.key    with --node-keys: the node's own private key (0600, `wg genkey`'s
+                            format), and /etc/ipop/peers.conf, one section per node (its own
+                            written here, the others' appended by the operator)
+    /etc/ipop/icc.key       without: the overlay's shared ICC secret (0600): the same bytes on
+                            every site; the first site's init makes it, the others take it (--key)
 
 Everything is checked (by the same parser the controller uses) before anything is written;
 a file already there is an error, and nothing is written then.
@@ -17,19 +20,23 @@ import tempfile
 from ipop_ryu.cli import CommandError
 from ipop_ryu.cli.bridge import default_controller, switch_address_for
 from ipop_ryu.core.config import ConfigError, parse, read_key
+from ipop_ryu.core.keys import generate_private_key, public_key_of
 
 ETC = "/etc/ipop"
 KEY_NAME = "icc.key"
+PEERS_NAME = "peers.conf"
 FLAGS = {"node_id": "--node-id", "peers": "--peer", "icc_address": "--icc-address",
          "icc_port": "--icc-port", "overlay_ports": "--overlay-ports",
-         "overlay_subnet": "--overlay-subnet", "switch_address": "--switch-address"}
+         "overlay_subnet": "--overlay-subnet", "switch_address": "--switch-address",
+         "peers_file": "--allowed-ips"}     # (--node-keys: the flag peers.conf comes from)
 
 
-def site_options(args, key_path):
-    """[ipop] of the new site, as the strings the file will hold."""
+def site_options(args, key_path, peers_path=None):
+    """[ipop] of the new site, as the strings the file will hold (peers_path: node keys)."""
+    keys = {"private_key_file": key_path, "peers_file": peers_path} if peers_path else \
+        {"peers": ",".join(args.peer), "icc_key_file": key_path}
     options = {"node_id": args.node_id, "icc": "true", "icc_address": args.icc_address,
-               "icc_port": args.icc_port, "peers": ",".join(args.peer),
-               "overlay_ports": args.overlay_ports, "icc_key_file": key_path}
+               "icc_port": args.icc_port, "overlay_ports": args.overlay_ports, **keys}
     if args.overlay_subnet:
         options["overlay_subnet"] = args.overlay_subnet
     if args.switch_address:
@@ -48,22 +55,36 @@ def render(args, options):
     return "\n".join(lines + [f"{k} = {v}" for k, v in options.items()]) + "\n"
 
 
-def _check(args, key_bytes, key_path):
-    """Parse what would be written, with the key it would point at."""
+def own_section(args, public_key):
+    """This node's section of peers.conf."""
+    host = f"[{args.icc_address}]" if ":" in args.icc_address else args.icc_address
+    lines = [f"[{args.node_id}]", f"endpoint = {host}:{args.icc_port}",
+             f"public_key = {public_key}"]
+    if args.allowed_ips:
+        lines.append(f"allowed_ips = {args.allowed_ips}")
+    return "\n".join(lines) + "\n"
+
+
+def _check(args, key_bytes, key_path, peers_text=None, peers_path=None):
+    """Parse what would be written, with the key (and peers file) it would point at."""
     for name, text, low in (("--ofp-port", args.ofp_port, 1), ("--wsapi-port", args.wsapi_port, 0)):
         if not text.isdigit() or not low <= int(text) <= 65535:
             raise CommandError(f"bad {name} {text!r}: expected a whole number from {low} "
                                "to 65535")
-    with tempfile.NamedTemporaryFile("wb") as probe:
-        probe.write(key_bytes)
-        probe.flush()
-        options = site_options(args, probe.name)
+    with tempfile.TemporaryDirectory() as probe:
+        probe_key = os.path.join(probe, "key")
+        _write_new(probe_key, key_bytes, 0o600)
+        probe_peers = None
+        if peers_text is not None:
+            probe_peers = os.path.join(probe, PEERS_NAME)
+            _write_new(probe_peers, peers_text.encode(), 0o644)
         try:
-            parse(options)
+            parse(site_options(args, probe_key, probe_peers))
         except ConfigError as exc:      # "[ipop] peers: ..." -> "--peer ..."
             name, _, message = str(exc).partition("[ipop] ")[2].partition(": ")
+            message = message.replace(repr(probe_peers), PEERS_NAME) if probe_peers else message
             raise CommandError(f"bad {FLAGS.get(name, name)} {message}") from None
-    return site_options(args, key_path)
+    return site_options(args, key_path, peers_path)
 
 
 def _write_new(path, data, mode):
@@ -76,6 +97,10 @@ def run(args):
     if args.switch_address is None:     # as `ipop-ryu bridge setup BRIDGE` sets it up
         args.switch_address = switch_address_for(default_controller(args.bridge))
     directory = os.path.abspath(args.dir)
+    if args.node_keys:
+        return _run_node_keys(args, directory)
+    if args.allowed_ips:
+        raise CommandError("--allowed-ips needs --node-keys (it goes into peers.conf)")
     conf_path = os.path.join(directory, f"{args.node_id}.conf")
     key_path = os.path.join(directory, KEY_NAME)
     if args.key:
@@ -109,6 +134,51 @@ def run(args):
     return 0
 
 
+def _run_node_keys(args, directory):
+    """--node-keys: NODE.key (a new private key), NODE.conf pointing at it and peers.conf,
+    and peers.conf with this node's section unless it exists (then the section is printed
+    to add)."""
+    if args.peer or args.key:
+        raise CommandError("with --node-keys, peers are sections of peers.conf, each with its "
+                           "public_key: drop --peer and --key")
+    if args.icc_address in ("0.0.0.0", "::"):
+        raise CommandError("with --node-keys, --icc-address must be this node's own address "
+                           "(it is the endpoint other sites write in their peers.conf)")
+    conf_path = os.path.join(directory, f"{args.node_id}.conf")
+    key_path = os.path.join(directory, f"{args.node_id}.key")
+    peers_path = os.path.join(directory, PEERS_NAME)
+    private = generate_private_key()
+    section = own_section(args, public_key_of(private))
+    new_peers = not os.path.lexists(peers_path)
+    options = _check(args, (private + "\n").encode(), key_path, section, peers_path)
+    for path in (conf_path, key_path):
+        if os.path.lexists(path):
+            raise CommandError(f"{path} exists: not overwritten (remove it first, or give "
+                               "another --dir); nothing was written")
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    _write_new(key_path, (private + "\n").encode(), 0o600)
+    try:
+        _write_new(conf_path, render(args, options).encode(), 0o644)
+        if new_peers:
+            _write_new(peers_path, section.encode(), 0o644)
+    except OSError:
+        os.unlink(key_path)
+        raise
+    print(f"wrote {conf_path}\nwrote {key_path} (0600; public key {public_key_of(private)})")
+    if new_peers:
+        print(f"wrote {peers_path} with [{args.node_id}]")
+    where = "every other site's peers.conf" if new_peers else \
+        f"{peers_path} and every other site's peers.conf"
+    print(f"add this section to {where} (and theirs to this one):\n\n{section}")
+    print("next:")
+    print(f"  ipop-ryu bridge setup {args.bridge} --peer NAME=HOST ... --port IFACE...")
+    print(f"  systemctl enable --now ipop-ryu@{args.node_id}   "
+          f"# or: ipop-ryu controller --config-file {conf_path}")
+    print("  ipop-ryu reload   # on each site already running, once its peers.conf has this "
+          "section")
+    return 0
+
+
 def _fail(message):
     raise CommandError(message)
 
@@ -116,11 +186,18 @@ def _fail(message):
 def register(sub):
     parser = sub.add_parser("init", help="write a site's configuration and key (never "
                                          "overwrites)",
-                            description="Write DIR/NODE.conf and DIR/icc.key for one site.")
+                            description="Write DIR/NODE.conf and DIR/icc.key for one site "
+                                        "(--node-keys: DIR/NODE.key and DIR/peers.conf).")
     parser.add_argument("--node-id", required=True, metavar="NAME",
                         help="this site's controller name, unique in the overlay")
     parser.add_argument("--peer", action="append", default=[], metavar="NAME@HOST:PORT",
                         help="another site's controller (repeatable)")
+    parser.add_argument("--node-keys", action="store_true",
+                        help="per-node keys: write NODE.key (a new private key, WireGuard "
+                             "format) and peers.conf instead of a shared icc.key")
+    parser.add_argument("--allowed-ips", metavar="CIDRS", default="",
+                        help="with --node-keys: what this node may claim, for its peers.conf "
+                             "section (default: any address)")
     parser.add_argument("--key", metavar="FILE",
                         help="the overlay's existing ICC key (from the first site); "
                              "default: make a new one")

@@ -120,3 +120,49 @@ def test_systemd_unit_runs_the_controller_on_the_sites_file_and_restarts_it():
     assert unit["Install"]["WantedBy"] == "multi-user.target"
     assert unit["Unit"]["ConditionPathExists"] == "/etc/ipop/%i.conf"
 
+
+
+NODE_KEYS = ["init", "--node-keys", "--icc-address", "192.0.2.1", "--allowed-ips",
+             "10.0.3.0/26"]
+
+
+def test_init_node_keys_two_sites_end_with_pair_keys(tmp_path, capsys):
+    etc = tmp_path / "etc"
+    assert init(tmp_path, *NODE_KEYS, "--node-id", "A") == 0
+    key, peers = etc / "A.key", etc / "peers.conf"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and not (etc / "icc.key").exists()
+    out = capsys.readouterr().out
+    assert "wrote " + str(peers) in out and "[A]\nendpoint = 192.0.2.1:30000\n" in out
+    site = Site(str(etc / "A.conf"))
+    assert site.options.private_key and site.options.own.name == "A"
+    assert site.options.own.allows("10.0.3.5") and not site.options.own.allows("10.0.3.99")
+    # B, in the same directory (one peers.conf): it is kept, B's section is printed to add
+    before = peers.read_text()
+    assert main(["init", "--node-keys", "--node-id", "B", "--icc-address", "192.0.2.2",
+                 "--dir", str(etc)]) == 0
+    assert peers.read_text() == before
+    section = capsys.readouterr().out.split("one):\n\n", 1)[1].split("\nnext:")[0]
+    assert section.startswith("[B]\nendpoint = 192.0.2.2:30000\npublic_key = ")
+    peers.write_text(before + section)
+    a, b = Site(str(etc / "A.conf")).options, Site(str(etc / "B.conf")).options
+    assert [p.name for p in a.peers] == ["B"] and [p.name for p in b.peers] == ["A"]
+    from ipop_ryu.core.membership import make_codec
+    assert make_codec(a).keyed_peers() == {"B"} and make_codec(b).keyed_peers() == {"A"}
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--icc-address", "0.0.0.0"], ("--icc-address must be this node's own address",)),
+    (["--icc-address", "192.0.2.1", "--peer", "B@192.0.2.2:30000"], ("drop --peer",)),
+    (["--icc-address", "192.0.2.1", "--allowed-ips", "10.0.3.0/33"], ("bad --allowed-ips",
+                                                                       "allowed_ips")),
+])
+def test_init_node_keys_errors_write_nothing(tmp_path, capsys, extra, words):
+    assert main(["init", "--node-keys", "--node-id", "A", *extra,
+                 "--dir", str(tmp_path / "etc")]) == 2
+    one_line_error(capsys, *words)
+    assert not (tmp_path / "etc").exists()
+
+
+def test_init_allowed_ips_needs_node_keys(tmp_path, capsys):
+    assert init(tmp_path, *A, "--allowed-ips", "10.0.3.0/24") == 2
+    one_line_error(capsys, "--allowed-ips needs --node-keys")
