@@ -13,13 +13,14 @@ The /etc/ipop layout (README, "A site as a service"):
 Everything is checked (by the same parser the controller uses) before anything is written;
 a file already there is an error, and nothing is written then.
 """
+import ipaddress
 import os
 import secrets
 import tempfile
 
 from ipop_ryu.cli import CommandError
 from ipop_ryu.cli.bridge import default_controller, switch_address_for
-from ipop_ryu.core.config import ConfigError, parse, read_key
+from ipop_ryu.core.config import ConfigError, parse, read_key, read_peers_file
 from ipop_ryu.core.keys import generate_private_key, public_key_of
 
 ETC = "/etc/ipop"
@@ -82,6 +83,11 @@ def _check(args, key_bytes, key_path, peers_text=None, peers_path=None):
             parse(site_options(args, probe_key, probe_peers))
         except ConfigError as exc:      # "[ipop] peers: ..." -> "--peer ..."
             name, _, message = str(exc).partition("[ipop] ")[2].partition(": ")
+            if probe_peers and name == "peers_file" and \
+                    f"[{args.node_id}] allowed_ips" not in message:     # the existing file's
+                message = message.replace(repr(probe_peers), repr(peers_path))
+                raise CommandError(f"{message}: fix it first (it is read with this node's "
+                                   "section added); nothing was written") from None
             message = message.replace(repr(probe_peers), PEERS_NAME) if probe_peers else message
             raise CommandError(f"bad {FLAGS.get(name, name)} {message}") from None
     return site_options(args, key_path, peers_path)
@@ -91,6 +97,30 @@ def _write_new(path, data, mode):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
+
+
+def _write_site(directory, files):
+    """files: [(path, bytes, mode)], all new: one there already is an error before any is
+    written, and a failed write removes the ones written before it."""
+    for path, _, _ in files:
+        if os.path.lexists(path):
+            raise CommandError(f"{path} exists: not overwritten (remove it first, or give "
+                               "another --dir); nothing was written")
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    written = []
+    try:
+        for path, data, mode in files:
+            _write_new(path, data, mode)
+            written.append(path)
+    except OSError:
+        for path in written:
+            os.unlink(path)
+        raise
+
+
+def _print_service(args, conf_path):
+    print(f"  systemctl enable --now ipop-ryu@{args.node_id}   "
+          f"# or: ipop-ryu controller --config-file {conf_path}")
 
 
 def run(args):
@@ -108,17 +138,8 @@ def run(args):
     else:
         key = secrets.token_hex(32).encode() + b"\n"
     options = _check(args, key, key_path)
-    for path in (conf_path, key_path):
-        if os.path.lexists(path):
-            raise CommandError(f"{path} exists: not overwritten (remove it first, or give "
-                               "another --dir); nothing was written")
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    _write_new(key_path, key, 0o600)
-    try:
-        _write_new(conf_path, render(args, options).encode(), 0o644)
-    except OSError:
-        os.unlink(key_path)
-        raise
+    _write_site(directory, [(conf_path, render(args, options).encode(), 0o644),
+                            (key_path, key, 0o600)])
     hosts = [peer.partition("@")[2].rpartition(":")[0].strip("[]") for peer in args.peer]
     names = [peer.partition("@")[0] for peer in args.peer]
     bridge_peers = "".join(f" --peer {n}={h}" for n, h in zip(names, hosts))
@@ -128,8 +149,7 @@ def run(args):
     controller = "" if args.switch_address else \
         f" --controller tcp:{args.ofp_listen_host}:{args.ofp_port}"
     print(f"  ipop-ryu bridge setup {args.bridge}{controller}{bridge_peers} --port IFACE...")
-    print(f"  systemctl enable --now ipop-ryu@{args.node_id}   "
-          f"# or: ipop-ryu controller --config-file {conf_path}")
+    _print_service(args, conf_path)
     print(f"  ipop-ryu doctor --config-file {conf_path}")
     return 0
 
@@ -141,7 +161,7 @@ def _run_node_keys(args, directory):
     if args.peer or args.key:
         raise CommandError("with --node-keys, peers are sections of peers.conf, each with its "
                            "public_key: drop --peer and --key")
-    if args.icc_address in ("0.0.0.0", "::"):
+    if _unspecified(args.icc_address):
         raise CommandError("with --node-keys, --icc-address must be this node's own address "
                            "(it is the endpoint other sites write in their peers.conf)")
     conf_path = os.path.join(directory, f"{args.node_id}.conf")
@@ -150,20 +170,13 @@ def _run_node_keys(args, directory):
     private = generate_private_key()
     section = own_section(args, public_key_of(private))
     new_peers = not os.path.lexists(peers_path)
-    options = _check(args, (private + "\n").encode(), key_path, section, peers_path)
-    for path in (conf_path, key_path):
-        if os.path.lexists(path):
-            raise CommandError(f"{path} exists: not overwritten (remove it first, or give "
-                               "another --dir); nothing was written")
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    _write_new(key_path, (private + "\n").encode(), 0o600)
-    try:
-        _write_new(conf_path, render(args, options).encode(), 0o644)
-        if new_peers:
-            _write_new(peers_path, section.encode(), 0o644)
-    except OSError:
-        os.unlink(key_path)
-        raise
+    # checked as the file will be: the existing one (kept) with this node's section added
+    peers_text = section if new_peers else _existing_peers(args, peers_path) + section
+    options = _check(args, (private + "\n").encode(), key_path, peers_text, peers_path)
+    files = [(conf_path, render(args, options).encode(), 0o644),
+             (key_path, (private + "\n").encode(), 0o600)]
+    _write_site(directory, files + ([(peers_path, section.encode(), 0o644)] if new_peers
+                                    else []))
     print(f"wrote {conf_path}\nwrote {key_path} (0600; public key {public_key_of(private)})")
     if new_peers:
         print(f"wrote {peers_path} with [{args.node_id}]")
@@ -172,11 +185,33 @@ def _run_node_keys(args, directory):
     print(f"add this section to {where} (and theirs to this one):\n\n{section}")
     print("next:")
     print(f"  ipop-ryu bridge setup {args.bridge} --peer NAME=HOST ... --port IFACE...")
-    print(f"  systemctl enable --now ipop-ryu@{args.node_id}   "
-          f"# or: ipop-ryu controller --config-file {conf_path}")
+    _print_service(args, conf_path)
     print("  ipop-ryu reload   # on each site already running, once its peers.conf has this "
           "section")
     return 0
+
+
+def _unspecified(address):
+    """0.0.0.0, ::, 0:0::0...: a bind address, not one other sites can send to."""
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False        # not an address at all: the parser says so, naming the flag
+
+
+def _existing_peers(args, peers_path):
+    """The text of a peers.conf already there (kept as it is), if this node can join it."""
+    try:
+        listed = read_peers_file(peers_path)
+        with open(peers_path) as handle:
+            text = handle.read()
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{exc}: fix it first ({PEERS_NAME} is kept as it is); nothing "
+                           "was written") from None
+    if args.node_id in listed:
+        raise CommandError(f"{peers_path} already has [{args.node_id}] (an earlier key's?): "
+                           "remove that section there, then init again; nothing was written")
+    return text if not text or text.endswith("\n") else text + "\n"
 
 
 def _fail(message):

@@ -131,6 +131,11 @@ def test_init_node_keys_two_sites_end_with_pair_keys(tmp_path, capsys):
     assert init(tmp_path, *NODE_KEYS, "--node-id", "A") == 0
     key, peers = etc / "A.key", etc / "peers.conf"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and not (etc / "icc.key").exists()
+    assert stat.S_IMODE(peers.stat().st_mode) == 0o644
+    ipop = configparser.ConfigParser(interpolation=None)
+    ipop.read(etc / "A.conf")
+    assert ipop["ipop"]["private_key_file"] == str(key) and "icc_key_file" not in ipop["ipop"]
+    assert ipop["ipop"]["peers_file"] == str(peers)
     out = capsys.readouterr().out
     assert "wrote " + str(peers) in out and "[A]\nendpoint = 192.0.2.1:30000\n" in out
     site = Site(str(etc / "A.conf"))
@@ -151,8 +156,10 @@ def test_init_node_keys_two_sites_end_with_pair_keys(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra,words", [
-    (["--icc-address", "0.0.0.0"], ("--icc-address must be this node's own address",)),
+    ([], ("--icc-address must be this node's own address",)),       # the default, 0.0.0.0
+    (["--icc-address", "0:0::0"], ("--icc-address must be this node's own address",)),
     (["--icc-address", "192.0.2.1", "--peer", "B@192.0.2.2:30000"], ("drop --peer",)),
+    (["--icc-address", "192.0.2.1", "--key", "/etc/hostname"], ("drop --peer and --key",)),
     (["--icc-address", "192.0.2.1", "--allowed-ips", "10.0.3.0/33"], ("bad --allowed-ips",
                                                                        "allowed_ips")),
 ])
@@ -166,3 +173,45 @@ def test_init_node_keys_errors_write_nothing(tmp_path, capsys, extra, words):
 def test_init_allowed_ips_needs_node_keys(tmp_path, capsys):
     assert init(tmp_path, *A, "--allowed-ips", "10.0.3.0/24") == 2
     one_line_error(capsys, "--allowed-ips needs --node-keys")
+
+
+def test_init_node_keys_an_existing_key_stops_it_and_nothing_is_written(tmp_path, capsys):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "A.key").write_text("an earlier key\n")
+    assert init(tmp_path, *NODE_KEYS, "--node-id", "A") == 2
+    one_line_error(capsys, "A.key exists: not overwritten", "nothing was written")
+    assert sorted(p.name for p in etc.iterdir()) == ["A.key"]
+    assert (etc / "A.key").read_text() == "an earlier key\n"
+
+
+@pytest.mark.parametrize("existing,words", [
+    ("[A]\nendpoint = 192.0.2.1:30000\n", ("already has [A]",)),     # an earlier init's
+    ("[X]\nendpoint = nope\n", ("peers.conf': [X] endpoint", "fix it first")),
+    ("[X]\nendpoint = 192.0.2.9:30000\n", ("X has no public_key", "fix it first")),
+])
+def test_init_node_keys_checks_an_existing_peers_conf_and_keeps_it(tmp_path, capsys, existing,
+                                                                   words):
+    """The conf written must parse with the peers.conf it points at: else nothing is written."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "peers.conf").write_text(existing)
+    assert init(tmp_path, *NODE_KEYS, "--node-id", "A") == 2
+    one_line_error(capsys, *words)
+    assert sorted(p.name for p in etc.iterdir()) == ["peers.conf"]
+    assert (etc / "peers.conf").read_text() == existing
+
+
+def test_init_node_keys_a_failed_write_takes_back_the_files_before_it(tmp_path, capsys,
+                                                                       monkeypatch):
+    from ipop_ryu.cli import init as init_command
+    write = init_command._write_new
+
+    def full_disk(path, data, mode):
+        if path == str(tmp_path / "etc" / "peers.conf"):     # the last of the three
+            raise OSError(28, "No space left on device")
+        write(path, data, mode)
+    monkeypatch.setattr(init_command, "_write_new", full_disk)
+    with pytest.raises(OSError):
+        init(tmp_path, *NODE_KEYS, "--node-id", "A")
+    assert list((tmp_path / "etc").iterdir()) == []
