@@ -91,7 +91,9 @@ class SwitchModeApp(app_manager.RyuApp):
         allowed_ips; a bad file is refused with the same error as at start, and the running
         configuration stays. Returns what happened (the REST answer)."""
         try:
-            CONF.reload_config_files()
+            if not CONF.reload_config_files():  # oslo.config keeps the old values then
+                raise ConfigError(f"{', '.join(CONF.config_file)}: cannot be read again (see "
+                                  f"the oslo.config warning before this line)")
             options = load_options()
             if not options.icc and self.options.icc or options.icc and self.sock is None:
                 raise ConfigError("[ipop] icc: turning ICC on or off needs a restart")

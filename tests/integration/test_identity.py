@@ -183,7 +183,13 @@ def test_a_bad_peers_file_on_reload_keeps_the_running_configuration(lab_factory)
     lab.reload("A", via="signal")
     wait_for(lambda: "reload (SIGHUP) refused" in open(a.log_path).read(), 5,
              "the refused SIGHUP logged")
-    assert stats(a)["reloads"] == {"applied": 0, "refused": 2}
+    with open(a.config_path) as f:
+        conf = f.read()
+    with open(a.config_path, "w") as f:
+        f.write(conf + "this line is not INI\n")
+    proc = lab.reload("A")
+    assert proc.returncode == 1 and a.config_path in proc.stderr, proc.stderr
+    assert stats(a)["reloads"] == {"applied": 0, "refused": 3}
     assert peer_states(a) == {"B": "up"} and "10.0.3.30" in arp_table(a)
     flush_arp(lab.hosts["h10"])
     assert arping(lab.hosts["h10"], "10.0.3.30").ok and ping(lab.hosts["h10"], "10.0.3.30").ok
