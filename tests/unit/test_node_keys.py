@@ -1,13 +1,15 @@
 """Per-node keys: the key derivation, the per-node datagram format and its fuzzing, the
 peers file, allowed_ips and reloads, without a switch."""
 import base64
+import dataclasses
 import json
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from ipop_ryu.core import icc, keys
-from ipop_ryu.core.config import ConfigError, Peer, parse
+from ipop_ryu.core.addr import Subnets
+from ipop_ryu.core.config import ConfigError, Options, Peer, parse
 from ipop_ryu.core.intents import DeleteFlows, Flow, IccSend
 from ipop_ryu.core.membership import make_codec
 from ipop_ryu.core.switchmode import SwitchMode
@@ -231,8 +233,7 @@ def options_for(node, allowed=None, peers="ABC", private=None):
 
 
 def parse_like(node, peers, private=None):
-    from ipop_ryu.core.addr import Subnets
-    from ipop_ryu.core.config import Options
+    """Options as parse() makes them from a peers file: allowed_ips as Subnets."""
     peers = tuple(p if p.allowed_ips is None or isinstance(p.allowed_ips, Subnets)
                   else Peer(p.name, p.host, p.port, p.public_key, Subnets(p.allowed_ips))
                   for p in peers)
@@ -314,7 +315,6 @@ def test_reload_adds_removes_rotates_and_narrows_without_touching_the_rest():
 
 def test_reload_reports_options_it_cannot_apply():
     site = Site(peers="AB")
-    import dataclasses
     changed = dataclasses.replace(site.core.options, arp_timeout=60, icc_port=30001)
     _, change = site.core.reconfigure(changed)
     assert change["needs_restart"] == ["arp_timeout", "icc_port"]
