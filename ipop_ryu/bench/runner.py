@@ -303,9 +303,10 @@ def run_bench(config):
         nd_metrics = MEASUREMENT_METRICS["nd"] + MEASUREMENT_METRICS["nd_steady"]
         results[system].update(_guarded(run, f"{system} (ND)", nd_metrics, run_nd, run,
                                         system))
-    if "ipop" in results:
-        results["ipop"].update(_guarded(run, "ipop (identity, WireGuard)", IDENTITY_METRICS,
-                                        run_identity, run))
+    for system in results:      # per-node keys and WireGuard are ipop's alone
+        results[system].update(
+            _guarded(run, "ipop (identity, WireGuard)", IDENTITY_METRICS, run_identity, run)
+            if system == "ipop" else {m: M.na(m, "ipop-ryu only") for m in IDENTITY_METRICS})
     M.add_ratios(results)
 
     # scale grid: the main point is reused, the others measured

@@ -74,7 +74,13 @@ def test_quick_bench_writes_results(tmp_path, capsys):
         mcast = results[system]["xsite_ns_per_warm_resolution"]["extra"]["multicast_mean"]
         assert (mcast == 0) if system == "ipop" else mcast >= 1, (system, mcast)
     # what the targets say, evaluated (not asserted: a quick run is not a benchmark)
-    assert len(doc["targets"]) == 6 + 10 + 2
+    assert len(doc["targets"]) == 6 + 10 + 2 + 6
+    identity = [t for t in doc["targets"] if "ICC capacity, per-node" in t["name"]
+                or "WireGuard vs plain" in t["name"]]
+    assert len(identity) == 5 and all(t["value"] is not None for t in identity), identity
+    assert results["ipop"]["icc_capacity_shared_mps"]["status"] == "ok"
+    assert results["ipop"]["iperf3_wg_mbps"]["status"] == "ok"
+    assert results["normal"]["iperf3_wg_mbps"]["status"] == "n/a"
     nd_targets = [t for t in doc["targets"] if "ND" in t["name"] or "NS" in t["name"]]
     assert len(nd_targets) == 2 and all(t["met"] is not None for t in nd_targets), nd_targets
     assert all(t["met"] in (True, False, None) for t in doc["targets"])
