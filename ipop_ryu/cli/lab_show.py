@@ -5,6 +5,7 @@ import os
 import subprocess
 import time
 
+from ..overlay.wireguard import PORT as WG_PORT
 from .status import table
 
 def render_map(desc):
@@ -30,6 +31,10 @@ def render_map(desc):
         lines.append("")
     lines.append(f"underlay: bridge br-ul in {desc['underlay_ns']}; overlay: kernel VXLAN "
                  f"port ipop-<peer> per site pair")
+    if desc.get("encrypt"):
+        wg = ", ".join(f"{s['name']} {s['wg_ifname']} {s['tunnel_ip']}/24" for s in sites)
+        lines.append(f"encrypted: VXLAN and ICC between the sites' WireGuard addresses ({wg}; "
+                     f"UDP {WG_PORT} on the underlay); container MTU {desc['mtu']}")
     looped = desc["controller"] != "ipop" and len(sites) >= 3
     if looped:
         lines.append(f"note: {desc['controller']} on a full mesh of {len(sites)} sites is a "
@@ -78,6 +83,8 @@ def site_status(desc, site):
     controlled = desc["controller"] != "normal"
     if controlled and not up["ryu-manager"]:
         problems.append("controller not running")
+    if site.get("wg_ifname"):
+        problems += _wireguard_problems(site, sfx, ns_present)
     connected, flows = None, None
     if up["ovs-vswitchd"]:
         if controlled:
@@ -90,6 +97,18 @@ def site_status(desc, site):
         flows = _flow_count(site)
     return {"procs": procs, "up": up, "connected": connected, "flows": flows,
             "ns_present": ns_present, "problems": problems}
+
+
+def _wireguard_problems(site, sfx, ns_present):
+    """An encrypted site's WireGuard: its interface there, its wireguard-go (if any) alive."""
+    from ..lab import netns, state
+    problems = []
+    pid = state.pid_of(site, "wireguard-go")
+    if pid and not state.alive(pid, sfx):
+        problems.append("wireguard-go not running")
+    if ns_present and site["wg_ifname"] not in netns.link_names(site["ns"]):
+        problems.append(f"{site['wg_ifname']} missing (no tunnel to the other sites)")
+    return problems
 
 
 def _flow_count(site):

@@ -285,6 +285,10 @@ class Lab:
             with open(pidfile, "w") as f:
                 f.write(f"{proc.pid}\n")
 
+    def wireguard_process(self, site):
+        """The wireguard-go process of a site (None: not encrypted, or kernel WireGuard)."""
+        return self._wireguard.get(self._site(site).name)
+
     def _make_keys(self):
         """Each site's own key pair (its ICC identity, and its WireGuard key when encrypted)."""
         for site in self.sites.values():

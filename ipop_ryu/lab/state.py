@@ -49,10 +49,14 @@ def describe(lab, state, created):
         pids = dict(site.ovs.pids)
         if site.controller_pid:
             pids["ryu-manager"] = site.controller_pid
+        wireguard_go = lab.wireguard_process(site)
+        if wireguard_go:
+            pids["wireguard-go"] = wireguard_go.pid
         sites.append({
             "name": site.name, "index": site.index, "ns": site.ns,
             "underlay_ip": site.underlay_ip, "rundir": site.rundir, "bridge": site.bridge,
             "overlay_ports": list(site.overlay_ports),
+            "tunnel_ip": site.tunnel_ip, "wg_ifname": site.wg_ifname,   # "" unless encrypted
             "controller_target": site.controller_target,
             "rest": f"http://{site.underlay_ip}:{REST_PORT}"
             if lab.spec.controller == "ipop" else None,
@@ -64,6 +68,7 @@ def describe(lab, state, created):
             "workdir_root": lab.workdir_root, "workdir": lab.workdir,
             "controller": lab.spec.controller, "arp_timeout": lab.spec.arp_timeout,
             "extra_options": dict(lab.spec.extra_options), "underlay_ns": lab.underlay_ns,
+            "encrypt": lab.spec.encrypt, "mtu": lab.mtu,
             "builder_pid": os.getpid(), "sites": sites}
 
 
@@ -121,7 +126,8 @@ def forget(desc):
 def spec_of(desc):
     return LabSpec([SiteSpec(s["name"], [HostSpec(h["name"], h["ip"]) for h in s["hosts"]])
                     for s in desc["sites"]], controller=desc["controller"],
-                   arp_timeout=desc["arp_timeout"], extra_options=desc.get("extra_options", {}))
+                   arp_timeout=desc["arp_timeout"], extra_options=desc.get("extra_options", {}),
+                   encrypt=desc.get("encrypt", False))
 
 
 def attach(desc):
