@@ -8,11 +8,13 @@ import re
 import shlex
 import signal
 import subprocess
+import time
 
 from . import CommandError
 
 IFNAMSIZ = 15  # longest Linux interface name; OVS port and bridge names are interface names
 PEER_PREFIX = "ipop-"
+WG_INTERFACE = "wg-ipop"   # --encrypt's WireGuard interface
 VSCTL_TIMEOUT = 20  # seconds: ovs-vsctl waits for ovs-vswitchd to apply the change
 START_HINT = ("start it with `systemctl start openvswitch-switch` "
               "(or `/usr/share/openvswitch/scripts/ovs-ctl start`)")
@@ -307,8 +309,13 @@ def _wireguard_commands(site, dry_run):
 def cmd_teardown(args):
     bridge = check_name("bridge", args.bridge)
     argv = teardown_argv(bridge)
+    wg_commands = []
+    if args.encrypt:
+        from .bridge_wg import removal_commands
+        wg_commands = removal_commands(check_name("--wg-interface", args.wg_interface))
     if args.dry_run:
-        print(shlex.join(argv))
+        for command in [argv] + wg_commands:
+            print(shlex.join(command))
         return 0
     bridges = ensure_ovs_running()
     if bridge not in bridges:
@@ -317,7 +324,23 @@ def cmd_teardown(args):
     if proc.returncode != 0:
         raise CommandError(f"bridge {bridge} not removed: {first_line(proc)}")
     print(f"{bridge}: removed")
+    if args.encrypt:
+        _remove_wireguard(args.wg_interface, wg_commands)
     return 0
+
+
+def _remove_wireguard(ifname, commands, timeout=5.0):
+    from .bridge_wg import interface_exists
+    for command in commands:
+        proc = run(command)
+        if proc.returncode != 0:
+            raise CommandError(f"{ifname} not removed: {first_line(proc)}")
+    deadline = time.monotonic() + timeout     # wireguard-go exits on its own, soon after
+    while interface_exists(ifname):
+        if time.monotonic() > deadline:
+            raise CommandError(f"{ifname} still there {timeout:g} s after its removal")
+        time.sleep(0.05)
+    print(f"{ifname}: removed" if commands else f"{ifname}: not there")
 
 
 def register(subparsers):
@@ -359,14 +382,19 @@ def register(subparsers):
                             "per peer to its tunnel address (replaces --peer)")
     setup.add_argument("--config", metavar="SITE.conf",
                        help="the site's controller configuration (with --encrypt)")
-    setup.add_argument("--wg-interface", default="wg-ipop", metavar="NAME",
-                       help="the WireGuard interface (with --encrypt; default wg-ipop)")
+    setup.add_argument("--wg-interface", default=WG_INTERFACE, metavar="NAME",
+                       help="the WireGuard interface (with --encrypt; default %(default)s)")
     setup.add_argument("--dry-run", action="store_true",
                        help="print the commands (ovs-vsctl, and wg/ip with --encrypt) instead "
                             "of running them")
     setup.set_defaults(func=cmd_setup)
     teardown = sub.add_parser("teardown", help="remove a bridge and its ports")
     teardown.add_argument("bridge", metavar="BRIDGE")
+    teardown.add_argument("--encrypt", action="store_true",
+                          help="also remove the WireGuard interface --wg-interface (ends its "
+                               "wireguard-go, if any)")
+    teardown.add_argument("--wg-interface", default=WG_INTERFACE, metavar="NAME",
+                          help="the WireGuard interface (with --encrypt; default %(default)s)")
     teardown.add_argument("--dry-run", action="store_true",
-                          help="print the ovs-vsctl command instead of running it")
+                          help="print the commands instead of running them")
     teardown.set_defaults(func=cmd_teardown)

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import List, Tuple
 
 from ..core.config import ConfigError
-from ..overlay.wireguard import (PORT, USERSPACE_ENV, WgPeer, inner_mtu, kernel_has_wireguard,
-                                 set_argv, wg_mtu)
+from ..overlay.wireguard import (PORT, UAPI_DIR, USERSPACE_ENV, WgPeer, inner_mtu,
+                                 kernel_has_wireguard, set_argv, wg_mtu)
 from . import CommandError
-
-DEFAULT_INTERFACE = "wg-ipop"
+from .bridge import WG_INTERFACE
 
 
 @dataclass
@@ -53,7 +52,7 @@ class EncryptedSite:
         return out
 
 
-def plan(config_path, ifname=DEFAULT_INTERFACE) -> EncryptedSite:
+def plan(config_path, ifname=WG_INTERFACE) -> EncryptedSite:
     """What --encrypt sets up, from the site's file; CommandError naming what is missing."""
     from .doctor import Site        # the site file as doctor reads it (doctor imports bridge)
     try:
@@ -83,6 +82,15 @@ def plan(config_path, ifname=DEFAULT_INTERFACE) -> EncryptedSite:
 
 def interface_exists(ifname) -> bool:
     return os.path.exists(os.path.join("/sys/class/net", ifname))
+
+
+def removal_commands(ifname, uapi_dir=UAPI_DIR) -> List[list]:
+    """What removes the interface: wireguard-go ends itself (and its interface) when its
+    socket is removed, as under wg-quick down; a kernel link is deleted; none: it is gone."""
+    socket = os.path.join(uapi_dir, f"{ifname}.sock")
+    if os.path.exists(socket):
+        return [["rm", "-f", socket]]
+    return [["ip", "link", "del", ifname]] if interface_exists(ifname) else []
 
 
 def kernel_or_userspace() -> bool:

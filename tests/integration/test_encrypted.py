@@ -8,6 +8,7 @@ from ipop_ryu.lab import wireguard
 from ipop_ryu.lab.lab import ENCRYPTED_MTU
 from ipop_ryu.lab.topology import seed_two_sites
 from ipop_ryu.lab.traffic import arping, flush_arp, is_arp, ping
+from ipop_ryu.overlay.wireguard import UAPI_DIR
 
 from .test_cli_lab import alive, lab as lab_cli, lab_json, new_root, remove_root, suffix_of
 from .util import flows, n_packets, stats, wait_for
@@ -100,6 +101,14 @@ def test_bridge_setup_encrypt_between_two_sites(lab_factory, tmp_path):
     options = a.exec(["ovs-vsctl", "get", "interface", "ipop-Y", "options"]).stdout
     assert '198.51.100.2' in options and a.exec(["ovs-vsctl", "port-to-br", "ipop-Y"]) \
         .stdout.strip() == "br9"
+    for site in sites:              # and down again: the interface and its wireguard-go go
+        ifname = f"wg{lab.suffix}{site.index}"
+        gone = site.exec([ipop_ryu, "bridge", "teardown", "br9", "--encrypt", "--wg-interface",
+                          ifname], check=False)
+        assert gone.returncode == 0 and f"{ifname}: removed" in gone.stdout, gone.stderr
+        assert not os.path.exists(f"{UAPI_DIR}/{ifname}.sock")
+        assert ifname not in site.exec(["ip", "-br", "link"]).stdout
+    assert "br9" not in a.exec(["ovs-vsctl", "list-br"]).stdout
 
 
 def test_cli_lab_shows_watches_and_ends_its_wireguard_go():

@@ -2,7 +2,7 @@
 import pytest
 
 from ipop_ryu.cli import CommandError, main
-from ipop_ryu.cli.bridge_wg import plan
+from ipop_ryu.cli.bridge_wg import plan, removal_commands
 from ipop_ryu.core.keys import generate_private_key, public_key_of
 from ipop_ryu.overlay.wireguard import inner_mtu, set_argv
 
@@ -71,3 +71,22 @@ def test_encrypt_dry_run_prints_wireguard_then_ovs(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("wg set wgnothere0 private-key")
     assert lines[-1].startswith("ovs-vsctl") and 'remote_ip="198.51.100.2"' in lines[-1]
+
+
+def test_removal_commands(tmp_path):
+    (tmp_path / "wg-user.sock").write_text("")
+    assert removal_commands("wg-user", str(tmp_path)) == [
+        ["rm", "-f", f"{tmp_path}/wg-user.sock"]], "wireguard-go: its socket"
+    assert removal_commands("lo", str(tmp_path)) == [["ip", "link", "del", "lo"]], \
+        "a kernel link (any link that is there without a socket)"
+    assert removal_commands("wgnothere0", str(tmp_path)) == [], "gone already"
+
+
+def test_teardown_encrypt_dry_run(capsys):
+    assert main(["bridge", "teardown", "br0", "--encrypt", "--wg-interface", "lo",
+                 "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["ovs-vsctl --timeout=20 del-br br0",
+                                                    "ip link del lo"]
+    assert main(["bridge", "teardown", "br0", "--encrypt", "--wg-interface", "bad name!",
+                 "--dry-run"]) == 2
+    assert "--wg-interface" in capsys.readouterr().err
