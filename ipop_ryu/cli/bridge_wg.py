@@ -14,7 +14,7 @@ from typing import List, Tuple
 
 from ..core.config import ConfigError
 from ..overlay.wireguard import (PORT, UAPI_DIR, USERSPACE_ENV, WgPeer, inner_mtu,
-                                 kernel_has_wireguard, set_argv, wg_mtu)
+                                 host_route, kernel_has_wireguard, set_argv, wg_mtu)
 from . import CommandError
 from .bridge import WG_INTERFACE
 
@@ -35,7 +35,6 @@ class EncryptedSite:
     def commands(self, existing_peers=(), kernel=True, exists=False) -> List[list]:
         """argv lists, in order: make the interface (unless it exists), key it, address it,
         route each peer's tunnel address into it. existing_peers: public keys it has now."""
-        host_bits = 32 if self.family == 4 else 128
         wanted = {p.public_key for p in self.wg_peers}
         out = []
         if not exists:
@@ -44,8 +43,7 @@ class EncryptedSite:
                              "wireguard-go", self.ifname])
         out.append(set_argv(self.ifname, self.key_file, self.listen_port, self.wg_peers,
                             sorted(set(existing_peers) - wanted)))
-        out.append(["ip", "address", "replace", f"{self.address}/{host_bits}", "dev",
-                    self.ifname])
+        out.append(["ip", "address", "replace", host_route(self.address), "dev", self.ifname])
         out.append(["ip", "link", "set", self.ifname, "mtu", str(wg_mtu()), "up"])
         for peer in self.wg_peers:
             out.append(["ip", "route", "replace", peer.allowed_ips[0], "dev", self.ifname])
@@ -72,9 +70,8 @@ def plan(config_path, ifname=WG_INTERFACE) -> EncryptedSite:
         if not peer.public_key or not peer.wireguard_endpoint:
             raise CommandError(f"--encrypt: {where}: [{peer.name}] needs public_key and "
                                f"wireguard_endpoint (its WireGuard on the underlay)")
-        bits = 32 if ipaddress.ip_address(peer.host).version == 4 else 128
         wg_peers.append(WgPeer(peer.public_key, peer.wireguard_endpoint,
-                               [f"{peer.host}/{bits}"]))
+                               [host_route(peer.host)]))
         tunnel_peers.append((f"ipop-{peer.name}", peer.host))
     return EncryptedSite(ifname, options.private_key_file, options.own.host, listen, wg_peers,
                          tunnel_peers)

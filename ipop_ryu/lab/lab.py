@@ -273,7 +273,7 @@ class Lab:
     def _bring_up_wireguard(self, site):
         """wg interface = the site's tunnel address, one WireGuard peer per other site."""
         peers = [wireguard.WgPeer(p.public_key, (p.underlay_ip, wireguard.PORT),
-                                  [f"{p.tunnel_ip}/32"])
+                                  [wireguard.host_route(p.tunnel_ip)])
                  for p in self.sites.values() if p is not site]
         pidfile = os.path.join(site.rundir, "wireguard-go.pid")
         proc = wireguard.bring_up(site.ns, site.wg_ifname, site.key_file, site.tunnel_ip, 24,

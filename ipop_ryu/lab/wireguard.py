@@ -11,11 +11,11 @@ import subprocess
 import time
 from typing import Optional
 
-from ..overlay.wireguard import (OVERHEAD, PORT, UAPI_DIR, USERSPACE_ENV, WgPeer,
+from ..overlay.wireguard import (OVERHEAD, PORT, UAPI_DIR, USERSPACE_ENV, WgPeer, host_route,
                                  kernel_has_wireguard, set_argv)
 from . import netns
 
-__all__ = ["OVERHEAD", "PORT", "WgPeer", "bring_up", "kernel_has_wireguard"]
+__all__ = ["OVERHEAD", "PORT", "WgPeer", "bring_up", "host_route", "kernel_has_wireguard"]
 
 
 def bring_up(ns, ifname, private_key_file, address, prefixlen, peers, mtu, listen_port=PORT,

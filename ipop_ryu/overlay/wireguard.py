@@ -6,6 +6,7 @@ file's `public_key`), so one identity per node. VXLAN and ICC run between the si
 addresses (the peers file's `endpoint` hosts), WireGuard between their underlay addresses
 (`wireguard_endpoint`).
 """
+import ipaddress
 import subprocess
 from dataclasses import dataclass, field
 from typing import List, Tuple
@@ -33,6 +34,11 @@ def kernel_has_wireguard(ns=None) -> bool:
     if made:
         subprocess.run(["ip", *where, "link", "del", probe], capture_output=True)
     return made
+
+
+def host_route(ip: str) -> str:
+    """One address as a prefix: a.b.c.d/32 or x::y/128 (allowed-ips, routes, addresses)."""
+    return f"{ip}/{32 if ipaddress.ip_address(ip).version == 4 else 128}"
 
 
 def wg_mtu(underlay_mtu: int = 1500) -> int:
