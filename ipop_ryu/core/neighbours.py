@@ -20,7 +20,7 @@ from .membership import Membership
 from .pipeline import CAUGHT, delete_learned_mac
 from .ports import BridgePorts
 from .relay import CATCH_SPAN, RETRY_BUDGET, RETRY_FIRST, RETRY_MAX, Relayer  # noqa: F401
-from .table import REFRESHED, ArpTable, Entry
+from .neighbour_table import REFRESHED, ArpTable, Entry
 
 LOG = logging.getLogger("ipop_ryu")
 

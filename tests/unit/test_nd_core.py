@@ -7,7 +7,7 @@ from ipop_ryu.core.addr import Subnets, ip_key, ip_of_key, ipv6_packed
 from ipop_ryu.core.config import parse
 from ipop_ryu.core.intents import DeleteFlows
 from ipop_ryu.core.switchmode import SwitchMode
-from ipop_ryu.core.table import ArpTable
+from ipop_ryu.core.neighbour_table import ArpTable
 from ipop_ryu.ofp import ryu13
 
 from .fakeswitch import FakeSwitch

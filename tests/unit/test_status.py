@@ -12,7 +12,7 @@ from ipop_ryu.cli import status as cli_status
 from ipop_ryu.core import metrics, status
 from ipop_ryu.core.addr import ipv4_int
 from ipop_ryu.core.switchmode import SwitchMode
-from ipop_ryu.core.table import ArpTable
+from ipop_ryu.core.neighbour_table import ArpTable
 
 from .helpers import Clock, mac_of, options
 

@@ -1,4 +1,4 @@
-from ipop_ryu.core.table import CHANGED, NEW, REFRESHED, ArpTable
+from ipop_ryu.core.neighbour_table import CHANGED, NEW, REFRESHED, ArpTable
 
 
 def test_learn_refresh_change_and_expire():
