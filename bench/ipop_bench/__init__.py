@@ -2,7 +2,15 @@
 
     ipop-ryu bench [--quick] [--out DIR] [--systems ...] [--sites ...] [--hosts ...] [--reps N]
 
+A package of its own (`pip install ./bench`, distribution ipop-ryu-bench) on top of ipop-ryu:
+it imports the controller, the controller never imports it (but for `ipop-ryu bench`).
+
 runner (what runs when), systems (the three controllers), probes (how each metric is
-measured in a lab), metrics (statistics, ratios, targets), report (results.md) and plots (PNG),
-agents (small programs run inside the lab namespaces).
+measured in a lab), metrics (statistics, ratios, targets), report (results.md) and plots
+(PNG), agents (small programs run inside the lab namespaces); scale and feeder: the scale
+bench (one site fed N learned entries).
 """
+import os
+
+# bench/ of the checkout: results/, latest/ and README.md beside this package
+BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

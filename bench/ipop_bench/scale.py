@@ -1,7 +1,7 @@
 """The scale bench (`ipop-ryu bench --scale`): what N learned remote entries cost one site.
 
 For each N a fresh seed lab (sites A and B, arp_timeout 3600 s): B's controller is stopped and
-a fake peer (`ipop_ryu.bench.feeder`) speaks ICC as B from B's address and port, owning N hosts
+a fake peer (`ipop_bench.feeder`) speaks ICC as B from B's address and port, owning N hosts
 in 10.64.0.0/10. Site A's controller is measured:
 
     learn     the feeder sends all N in `bindings` batches (paced, never overrunning A's
@@ -20,7 +20,7 @@ in 10.64.0.0/10. Site A's controller is measured:
               fewest seen = how many were lost), time until its table holds all N again
               (the feeder answers the restarted controller's sync_request)
 
-The watcher (`python -m ipop_ryu.bench.scale watch`) and the REST timer (`... rest`) run inside
+The watcher (`python -m ipop_bench.scale watch`) and the REST timer (`... rest`) run inside
 A's namespace; the rest of this module drives the lab from outside. Results: scale.json,
 scale.md and scale_cost.png under OUT/<UTC timestamp>/.
 """
@@ -188,7 +188,7 @@ def rest_timing(args):
 
 
 def agent_main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m ipop_ryu.bench.scale")
+    parser = argparse.ArgumentParser(prog="python -m ipop_bench.scale")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("watch")
     p.add_argument("--url", required=True)
@@ -211,8 +211,8 @@ def agent_main(argv=None):
 
 # --- outside: driving one lab ---------------------------------------------------------------------
 
-AGENT = [sys.executable, "-m", "ipop_ryu.bench.scale"]
-FEEDER = [sys.executable, "-m", "ipop_ryu.bench.feeder"]
+AGENT = [sys.executable, "-m", "ipop_bench.scale"]
+FEEDER = [sys.executable, "-m", "ipop_bench.feeder"]
 
 
 def _proc_status_kb(pid, field="VmRSS"):

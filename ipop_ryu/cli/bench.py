@@ -50,7 +50,7 @@ def register(subparsers):
 
 
 def run_scale(args):
-    from ipop_ryu.bench import runner, scale
+    from ipop_bench import runner, scale
 
     kw = {}
     if args.scale_n:
@@ -78,8 +78,8 @@ def run_scale(args):
 
 
 def run(args):
-    from ipop_ryu.bench import report, runner
-    from ipop_ryu.bench import systems as S
+    from ipop_bench import report, runner
+    from ipop_bench import systems as S
 
     if args.scale:
         return run_scale(args)
