@@ -312,6 +312,12 @@ def main(argv=None):
     p.add_argument("--interval", type=float, default=0.1)
     p.add_argument("--duration", type=float, required=True)
     p.set_defaults(func=cmd_sample)
+    return answer(parser, argv)
+
+
+def answer(parser, argv=None):
+    """Run the sub-command argv names: its result is one JSON line on stdout, what the bench
+    reads back (the scale bench's agents answer the same way)."""
     args = parser.parse_args(argv)
     json.dump(args.func(args), sys.stdout)
     sys.stdout.write("\n")

@@ -6,8 +6,10 @@ import matplotlib  # noqa: F401  (the plots need it: missing, the run fails befo
 
 from ipop_ryu.cli import CommandError
 
-from . import report, runner, scale
+from . import report, runner
 from . import systems as S
+from .scale import report as scale_report
+from .scale import run as scale_run
 
 
 def _list(values, cast=str):
@@ -34,12 +36,12 @@ def run_scale(args):
         kw["idle_window"] = args.scale_window
     if args.out:
         kw["out"] = os.path.abspath(args.out)
-    config = scale.ScaleConfig.smoke(**kw) if args.quick else scale.ScaleConfig(**kw)
+    config = scale_run.ScaleConfig.smoke(**kw) if args.quick else scale_run.ScaleConfig(**kw)
     problems = runner.preflight()
     if problems:
         raise CommandError("; ".join(problems))
-    run_dir, doc = scale.run_scale(config)
-    print(scale.console(doc))
+    run_dir, doc = scale_run.run_scale(config)
+    print(scale_report.console(doc))
     print(f"\nresults: {run_dir}/scale.json, scale.md, {', '.join(doc.get('plots', []))}")
     return 0
 
