@@ -54,7 +54,9 @@ unit: setup
 test-matrix:
 	bash packaging/test-matrix.sh
 
+# build/ first: setuptools packs whatever an earlier build left there (modules since moved)
 wheel:
+	rm -rf build bench/build
 	PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PYTHON) -m pip wheel -q --no-deps -w dist . ./bench
 
 demo: setup

@@ -32,7 +32,7 @@ interpreter() {     # the python3.X to use, or nothing
 }
 
 start=$(date +%s)
-rm -rf "$OUT/dist"
+rm -rf "$OUT/dist" build bench/build    # an earlier build's leftovers would be packed in
 python3 -m pip wheel -q --no-deps -w "$OUT/dist" . ./bench >"$OUT/wheel.log" 2>&1 \
     || { echo "test-matrix: the wheels do not build:"; tail -20 "$OUT/wheel.log"; exit 1; }
 WHEEL=$(ls "$OUT"/dist/ipop_ryu-*.whl)
