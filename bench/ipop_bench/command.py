@@ -2,8 +2,6 @@
 that `ipop-ryu bench --help` works without this package): checked, then run."""
 import os
 
-import matplotlib  # noqa: F401  (the plots need it: missing, the run fails before, not after)
-
 from ipop_ryu.cli import CommandError
 
 from . import report, runner
@@ -18,6 +16,12 @@ def _list(values, cast=str):
     for value in values or ():
         out += [cast(v) for v in str(value).replace(",", " ").split()]
     return out
+
+
+def _check_plots():
+    """The plots' matplotlib is there: missing, the run stops before it starts, not after
+    (ipop_ryu/cli/bench.py says what to install)."""
+    import matplotlib  # noqa: F401
 
 
 def run_scale(args):
@@ -37,6 +41,7 @@ def run_scale(args):
     if args.out:
         kw["out"] = os.path.abspath(args.out)
     config = scale_run.ScaleConfig.smoke(**kw) if args.quick else scale_run.ScaleConfig(**kw)
+    _check_plots()
     problems = runner.preflight()
     if problems:
         raise CommandError("; ".join(problems))
@@ -85,6 +90,7 @@ def run(args):
             S.spec("ipop", config.main_sites, h)
     except ValueError as exc:
         raise CommandError(f"scale grid: {exc}")
+    _check_plots()
     problems = runner.preflight()
     if problems:
         raise CommandError("; ".join(problems))

@@ -48,9 +48,9 @@ def register(subparsers):
 def run(args):
     try:
         from ipop_bench import command
-    except ModuleNotFoundError as exc:
+        return command.run(args)
+    except ModuleNotFoundError as exc:    # the bench, or its matplotlib (checked before a run)
         if exc.name not in ("ipop_bench", "matplotlib"):
             raise
         raise CommandError(f"bench: {exc.name} is not installed; the bench is a package of "
                            f"its own: {INSTALL}")
-    return command.run(args)
