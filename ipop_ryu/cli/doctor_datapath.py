@@ -73,8 +73,9 @@ def _ovs_tunnel(iface: Interface, netdev: bool, bridges: List[str]) -> Tunnel:
     fix = (f"on a userspace (netdev) bridge OVS sends tunnels itself: put the underlay "
            f"address on an OVS bridge (ovs-vsctl add-br br-phy -- set bridge br-phy "
            f"datapath_type=netdev other-config:hwaddr=<the NIC's MAC> -- add-port br-phy "
-           f"<underlay NIC>; move the NIC's address to br-phy and ip link set br-phy up), or use a kernel VXLAN device as the port "
-           f"(ip link add {iface.name} type vxlan id VNI remote {remote} dstport 4789)")
+           f"<underlay NIC>; move the NIC's address to br-phy and ip link set br-phy up), "
+           f"or use a kernel VXLAN device as the port (ip link add {iface.name} type vxlan "
+           f"id VNI remote {remote} dstport 4789)")
     route = datapath.ovs_route(remote)
     if route is None:
         return Tunnel([f"{what} cannot send: OVS has no route to {remote} (ovs-appctl "
