@@ -118,3 +118,19 @@ def send_udp(lab, from_ns, addr, datagrams, rate=5000):
               f"    if n % 100 == 99: time.sleep(max(0, t + (n + 1) / {rate} - time.monotonic()))\n")
     lines = "".join(d.hex() + "\n" for d in datagrams)
     return lab.exec(from_ns, [sys.executable, "-c", script], input=lines, timeout=120)
+
+
+def icc_captures(lab, stack, sender, to):
+    """Captures of the ICC datagrams `sender` sends, one at each site named in `to` (on its
+    underlay), entered into an ExitStack: {site name: Capture}."""
+    src = lab.sites[sender].icc_ip
+    return {name: stack.enter_context(lab.capture(name, "ul0", f"udp and src host {src}"))
+            for name in to}
+
+
+def first_seen(cap, needle, after):
+    """Kernel timestamp of the first captured frame at or after `after` whose bytes hold every
+    one of `needle`'s byte strings (None if there is none)."""
+    times = [p["time"] for p in cap.packets()
+             if p["time"] >= after and all(n in p["raw"] for n in needle)]
+    return min(times, default=None)
