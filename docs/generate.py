@@ -40,16 +40,17 @@ def page_options():
     lines = [GENERATED.format(source="ipop_ryu.core.config.OPTIONS"),
              "# Options of `[ipop]`", "",
              "The `[ipop]` section of the file given to `ipop-ryu controller --config-file`. "
-             "*Reload* says whether a reload (SIGHUP, `ipop-ryu reload`) applies a change; any "
-             "other change is reported as needing a restart.", "",
-             "| option | default | reload | meaning |", "|---|---|---|---|"]
+             "A reload is SIGHUP, `ipop-ryu reload` or `POST /ipop/v1/reload`; a change it does "
+             "not apply is reported as needing a restart.", "",
+             ]
     for name, (default, help_text) in config.OPTIONS.items():
-        shown = "(none)" if default is None else f"`{default}`" if default else "(empty)"
-        reload = "yes" if name in switchmode.RELOADABLE else "restart"
-        lines.append(f"| `{name}` | {shown} | {reload} | {cell(help_text)} |")
-    lines += ["", "## The peers file", "",
-              "`peers_file` names an INI file with one section per node id; its keys:", ""]
-    lines += [f"- `{key}`" for key in config.PEER_KEYS]
+        shown = "none" if default is None else f"`{default}`" if default else "empty"
+        reload = "applied by a reload" if name in switchmode.RELOADABLE else "needs a restart"
+        lines += [f"`{name}` (default {shown}; {reload})", f": {md_text(help_text)}", ""]
+    lines += ["## The peers file", "",
+              "A section of `peers_file` (one per node id) takes the keys "
+              + ", ".join(f"`{key}`" for key in config.PEER_KEYS)
+              + " (what each means: `peers_file` above); `endpoint` is required.", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -70,9 +71,180 @@ def page_purposes():
     return "\n".join(lines) + "\n"
 
 
+def page_tables():
+    from ipop_ryu.core import pipeline
+    lines = [GENERATED.format(source="ipop_ryu.core.pipeline.TABLES"),
+             "# Pipeline tables", "",
+             "The OpenFlow 1.3 tables the controller installs, in order. *Next* is where a "
+             "frame may go from a table (`goto_table` or a Nicira `resubmit`); `flow()` "
+             "refuses any other step.", "",
+             "| table | name | holds | next |", "|---|---|---|---|"]
+    for table in pipeline.TABLES:
+        following = ", ".join(f"{n} `{pipeline.TABLE_NAMES[n]}`" for n in table.next) or \
+            "(none: out of a port, to the controller, or dropped)"
+        lines.append(f"| {table.id} | `{table.name}` | {cell(table.holds)} | {following} |")
+    return "\n".join(lines) + "\n"
+
+
+def _doc(function) -> str:
+    text = (function.__doc__ or "").strip()
+    if not text:
+        raise SystemExit(f"docs/generate.py: ICC validator {function.__qualname__} has no "
+                         f"docstring to describe its field with")
+    return text.splitlines()[0]
+
+
+HEADER_MEANINGS = {"v": "the version; must be the receiver's, else `bad_version`",
+                   "type": "one of the messages below, else `unknown_type`",
+                   "node": "the sender", "seq": "the sender's counter (the replay window)",
+                   "ts": "the sender's UNIX time (freshness)"}
+
+
+def page_icc():
+    from ipop_ryu.core import icc
+    lines = [GENERATED.format(source="ipop_ryu.core.icc.SCHEMAS"),
+             "# ICC messages", "",
+             f"Every payload is a JSON object carrying the header fields and its type's own "
+             f"fields. A field missing or failing its check drops the datagram as "
+             f"`{icc.BAD_FIELD}`; fields a type does not list are ignored (so a newer sender's "
+             f"additions do not break an older receiver). Version: `{icc.VERSION}`; at most "
+             f"{icc.MAX_DATAGRAM} bytes per datagram, signature included.", "",
+             "## Header (every message)", "",
+             "| field | meaning | value |", "|---|---|---|"]
+    lines += [f"| `{name}` | {cell(HEADER_MEANINGS[name])} | {cell(_doc(valid))} |"
+              for name, valid in icc.HEADER.items()]
+    lines += ["", "## Messages", ""]
+    for msg_type, schema in icc.SCHEMAS.items():
+        meaning = icc.MEANINGS.get(msg_type)
+        if not meaning:
+            raise SystemExit(f"docs/generate.py: ICC message {msg_type} has no entry in "
+                             f"icc.MEANINGS")
+        lines += [f"### `{msg_type}`", "", md_text(meaning[0].upper() + meaning[1:]) + ".", ""]
+        fields = [(name, valid, "") for name, valid in schema.items()]
+        fields += [(name, valid, "optional") for name, valid
+                   in icc.OPTIONAL.get(msg_type, {}).items()]
+        if not fields:
+            lines += ["No fields of its own.", ""]
+            continue
+        lines += ["| field | value | |", "|---|---|---|"]
+        lines += [f"| `{name}` | {cell(_doc(valid))} | {note} |" for name, valid, note in fields]
+        lines.append("")
+    lines += ["## Drop reasons", "",
+              "A datagram that fails a check is dropped and counted by the first reason that "
+              "applies, in this order:", ""]
+    lines += [f"{i}. `{reason}`" for i, reason in enumerate(icc.DROP_REASONS, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def _core():
+    """A real core with one peer, as the controller builds it (nothing learned yet)."""
+    from ipop_ryu.core.config import Options, Peer
+    from ipop_ryu.core.switchmode import SwitchMode
+    return SwitchMode(Options(node_id="A", icc_key=b"k" * 32,
+                              peers=(Peer("B", "192.0.2.2", 30000),)))
+
+
+def page_metrics():
+    from ipop_ryu.core import metrics
+    lines = [GENERATED.format(source="the collector in ipop_ryu/core/metrics.py"),
+             "# Prometheus metrics", "",
+             "`GET /metrics` on the controller's REST port. Every family has a `node` label "
+             "(this controller's node_id); counters are exposed with the `_total` suffix.", "",
+             "| metric | type | labels | meaning |", "|---|---|---|---|"]
+    for family in metrics.SwitchModeCollector(_core()).collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = ", ".join(f"`{label}`" for label in family._labelnames)
+        lines.append(f"| `{name}` | {family.type} | {labels} | {cell(family.documentation)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _usage(path, parser):
+    positionals = []
+    for action in parser._actions:
+        if action.option_strings or isinstance(action, argparse._SubParsersAction):
+            continue
+        metavar = action.metavar or action.dest.upper()
+        if action.nargs in ("*", "..."):
+            metavar = f"[{metavar}...]" if action.nargs == "*" else f"{metavar}..."
+        elif action.nargs == "?":
+            metavar = f"[{metavar}]"
+        elif action.nargs == "+":
+            metavar = f"{metavar}..."
+        positionals.append(metavar)
+    flags = any(a.option_strings and not isinstance(a, argparse._HelpAction)
+                for a in parser._actions)
+    return " ".join(["ipop-ryu", *path] + (["[OPTIONS]"] if flags else []) + positionals)
+
+
+def _flag(action):
+    """`--name METAVAR` as argparse would print it, the same on every Python."""
+    names = ", ".join(action.option_strings)
+    if action.nargs == 0:
+        return names
+    if action.metavar is not None:
+        metavar = action.metavar
+    elif action.choices is not None:
+        metavar = "{" + ",".join(map(str, action.choices)) + "}"
+    else:
+        metavar = action.dest.upper()
+    if action.nargs == "+":
+        metavar = f"{metavar} [{metavar} ...]"
+    elif action.nargs == "?":
+        metavar = f"[{metavar}]"
+    return f"{names} {metavar}" if names else metavar
+
+
+def _help(action, prog):
+    if not action.help:
+        shown = action.default not in (None, argparse.SUPPRESS, False, [], "")
+        return f"default {action.default}" if shown else "(no help text)"
+    text = action.help % {**vars(action), "prog": prog,
+                          "default": action.default, "choices": action.choices}
+    if isinstance(action, argparse._AppendAction):
+        text += "" if "repeatable" in text else " (repeatable)"
+    return text
+
+
+def _commands(parser, path=()):
+    """(path, parser, one-line help) for every sub-command, depth first, in --help order."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield path + (name,), sub, helps.get(name)
+                yield from _commands(sub, path + (name,))
+
+
+def page_cli():
+    from ipop_ryu.cli import build_parser
+    parser = build_parser()
+    lines = [GENERATED.format(source="ipop_ryu.cli.build_parser()"),
+             "# Command line", "",
+             "```", "ipop-ryu COMMAND [OPTIONS] ...", "```", "",
+             md_text(parser.description) + " Every command takes `-h`/`--help`; an error in "
+             "what it is given is one line, `ipop-ryu: ...`, and exit status 2.", ""]
+    for path, sub, summary in _commands(parser):
+        groups = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        lines += [f"## `ipop-ryu {' '.join(path)}`", "",
+                  "```", _usage(path, sub) if not groups else
+                  f"ipop-ryu {' '.join(path)} COMMAND ...", "```", ""]
+        about = sub.description or summary
+        if about:
+            lines += [md_text(about.strip()), ""]
+        for action in sub._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            lines += [f"`{_flag(action)}`", f": {md_text(_help(action, sub.prog))}", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 PAGES = {
+    "cli.md": page_cli,
     "options.md": page_options,
+    "icc-messages.md": page_icc,
+    "tables.md": page_tables,
     "purposes.md": page_purposes,
+    "metrics.md": page_metrics,
 }
 
 
