@@ -4,7 +4,7 @@ import re
 
 from ..core import pipeline
 from . import CommandError
-from .bridge import check_name, ensure_ovs_running, first_line, run, unknown_bridge
+from ..host.ovsctl import check_name, ensure_ovs_running, first_line, run, unknown_bridge
 
 OTHER = "other"
 OTHER_DESCRIPTION = "not installed by ipop-ryu (foreign cookie)"

@@ -13,7 +13,8 @@ from typing import Iterable, List
 from .announce import Announcer
 from .arp import is_unicast_mac
 from .config import Options
-from .family import Requester, Sighting, families, family_of
+from .families import families, family_of
+from .family import Requester, Sighting
 from .icc import Message
 from .intents import TABLE, Output, PacketOut
 from .membership import Membership

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from ipop_ryu.cli import bridge, flows, main
+from ipop_ryu.cli import flows, main
+from ipop_ryu.host import ovsctl
 
 # Captured from lab site A (seed_two_sites, ipop controller) with
 # `ovs-ofctl -O OpenFlow13 --names dump-flows br0`, after arping h5 -> 10.0.3.7, arping -c 3
@@ -150,7 +151,7 @@ def ovs(monkeypatch, tmp_path):
         log.append(argv)
         rc, out, err = replies.get(argv[0], (0, "", ""))
         return subprocess.CompletedProcess(argv, rc, out, err)
-    monkeypatch.setattr(bridge.subprocess, "run", fake_run)
+    monkeypatch.setattr(ovsctl.subprocess, "run", fake_run)
     return replies, log
 
 
