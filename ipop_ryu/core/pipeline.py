@@ -25,8 +25,9 @@ from typing import Iterable, List, Tuple
 
 from .addr import ipv4_int, ipv6_packed
 from .arp import BROADCAST_MAC, ETH_TYPE_ARP, ARP_REPLY, ARP_REQUEST, UNSPECIFIED_IP
+from . import intents
 from .intents import (CONTROLLER, IN_PORT, DeleteFlows, DeleteMeter, Flow, Learn, Meter, Move,
-                      Output, PacketOut, Resubmit, SetField, flow)
+                      Output, PacketOut, Resubmit, SetField)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,43 @@ _TABLE_IDS = {table.name: table.id for table in TABLES}
 CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD, PUNT, ND_ANSWER = (
     _TABLE_IDS[name] for name in ("classify", "arp", "learn", "fwd_any", "fwd_local", "flood",
                                   "punt", "nd_answer"))
+
+_NEXT = {table.id: frozenset(table.next) for table in TABLES}
+
+
+def check_steps(built: Flow) -> Flow:
+    """built, unless it sends a frame on a step TABLES does not declare (ValueError); a
+    goto_table must also go forward, as OpenFlow requires (a resubmit may go back)."""
+    steps = [("goto_table", built.goto)] if built.goto is not None else []
+    steps += [("resubmit", action.table) for action in built.actions
+              if isinstance(action, Resubmit)]
+    for how, to in steps:
+        allowed = _NEXT.get(built.table, frozenset())
+        backwards = how == "goto_table" and to <= built.table
+        if to not in allowed or backwards:
+            why = ("a goto_table must go to a later table" if backwards else
+                   f"{_table_label(built.table)} may go to "
+                   f"{', '.join(_table_label(t) for t in sorted(allowed)) or 'no table'}")
+            raise ValueError(f"flow of {_purpose_label(built.cookie)} "
+                             f"(cookie {built.cookie:#x}) in {_table_label(built.table)}: "
+                             f"{how} to {_table_label(to)} refused: {why}")
+    return built
+
+
+def _purpose_label(cookie_value) -> str:
+    purpose = purpose_of(cookie_value)
+    return f"purpose {purpose}" if purpose else "no purpose of ours"
+
+
+def _table_label(number) -> str:
+    return f"table {number} ({TABLE_NAMES[number]})" if number in TABLE_NAMES \
+        else f"table {number} (not declared)"
+
+
+def flow(*args, **kw) -> Flow:
+    """intents.flow, checked against the declared steps (check_steps)."""
+    return check_steps(intents.flow(*args, **kw))
+
 
 # metadata written in CLASSIFY: where the frame entered the bridge
 FROM_LOCAL, FROM_OVERLAY = 1, 2
