@@ -31,14 +31,16 @@ apt:
 venv: $(VENV)/.installed-$(FRAMEWORK)
 
 # A venv holds one framework: asking for another rebuilds it.
-$(VENV)/.installed-$(FRAMEWORK): requirements/base.txt requirements/$(FRAMEWORK).txt requirements/docs.txt \
-                                 setup.py constraints-build.txt
+$(VENV)/.installed-$(FRAMEWORK): requirements/base.txt requirements/$(FRAMEWORK).txt \
+		requirements/bench.txt requirements/docs.txt setup.py bench/setup.py constraints-build.txt
 	@if ls $(VENV)/.installed-* 2>/dev/null | grep -qv "/.installed-$(FRAMEWORK)$$"; then \
 	  echo "$(VENV) holds another framework: rebuilding it for $(FRAMEWORK)"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -r requirements/$(FRAMEWORK).txt -r requirements/docs.txt
+	$(PIP) -r requirements/$(FRAMEWORK).txt -r requirements/bench.txt -r requirements/docs.txt
 	# editable; the package's .pth applies the eventlet shim Ryu 4.34 needs (see setup.py)
 	$(PIP) --no-deps -e .
+	# the bench, a package of its own on top (bench/setup.py): `make bench`, its tests
+	$(PIP) --no-deps -e ./bench
 	$(VENV)/bin/ipop-ryu controller --version
 	touch $@
 
@@ -52,8 +54,10 @@ unit: setup
 test-matrix:
 	bash packaging/test-matrix.sh
 
+# build/ first: setuptools packs whatever an earlier build left there (modules since moved)
 wheel:
-	PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PYTHON) -m pip wheel -q --no-deps -w dist .
+	rm -rf build bench/build
+	PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PYTHON) -m pip wheel -q --no-deps -w dist . ./bench
 
 demo: setup
 	$(VENV)/bin/ipop-ryu demo
@@ -70,4 +74,4 @@ docs: setup
 	cp build/docs/man/ipop-ryu.8 packaging/ipop-ryu.8
 
 clean:
-	rm -rf $(VENV) .venv-matrix build dist *.egg-info
+	rm -rf $(VENV) .venv-matrix build dist *.egg-info bench/build bench/*.egg-info
