@@ -16,7 +16,7 @@ APT_PACKAGES := openvswitch-switch iproute2 iputils-ping arping tcpdump iperf3 e
 # ryu 4.34 does not build with setuptools>=68 (get_script_args): every install is constrained.
 PIP := PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PY) -m pip install -q
 
-.PHONY: setup apt venv test unit integration demo bench test-matrix wheel clean
+.PHONY: setup apt venv test unit integration demo bench test-matrix wheel docs clean
 setup: apt venv
 
 # Install only what is missing; needs root on a fresh machine.
@@ -31,11 +31,12 @@ apt:
 venv: $(VENV)/.installed-$(FRAMEWORK)
 
 # A venv holds one framework: asking for another rebuilds it.
-$(VENV)/.installed-$(FRAMEWORK): requirements/base.txt requirements/$(FRAMEWORK).txt setup.py constraints-build.txt
+$(VENV)/.installed-$(FRAMEWORK): requirements/base.txt requirements/$(FRAMEWORK).txt requirements/docs.txt \
+                                 setup.py constraints-build.txt
 	@if ls $(VENV)/.installed-* 2>/dev/null | grep -qv "/.installed-$(FRAMEWORK)$$"; then \
 	  echo "$(VENV) holds another framework: rebuilding it for $(FRAMEWORK)"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -r requirements/$(FRAMEWORK).txt
+	$(PIP) -r requirements/$(FRAMEWORK).txt -r requirements/docs.txt
 	# editable; the package's .pth applies the eventlet shim Ryu 4.34 needs (see setup.py)
 	$(PIP) --no-deps -e .
 	$(VENV)/bin/ipop-ryu controller --version
@@ -59,6 +60,14 @@ demo: setup
 
 bench: setup
 	$(VENV)/bin/ipop-ryu bench
+
+# docs/reference/ regenerated from the code, then HTML (build/docs/html) and the man page, both
+# with warnings as errors; the man page is committed as packaging/ipop-ryu.8 (installed by setup.py).
+docs: setup
+	$(PY) docs/generate.py
+	$(PY) -m sphinx -q -W -b html docs build/docs/html
+	$(PY) -m sphinx -q -W -b man docs build/docs/man
+	cp build/docs/man/ipop-ryu.8 packaging/ipop-ryu.8
 
 clean:
 	rm -rf $(VENV) .venv-matrix build dist *.egg-info
