@@ -141,13 +141,7 @@ def cmd_setup(args):
     if missing:
         raise CommandError(f"no such network interface: {', '.join(missing)} "
                            "(see `ip link show`); nothing changed")
-    if args.dry_run:
-        try:        # read what OVS has when it can be asked; never required
-            bridges = ensure_ovs_running()
-        except CommandError:
-            bridges = []
-    else:
-        bridges = ensure_ovs_running()
+    bridges = _bridges_if_running() if args.dry_run else ensure_ovs_running()
     exists = bridge in bridges
     datapath = args.datapath_type or (exists and bridge_datapath(bridge)) or "system"
     if datapath == "system" and not ovs_module_loaded():
@@ -257,19 +251,36 @@ def cmd_teardown(args):
     if args.encrypt:
         wg_commands = removal_commands(check_name("--wg-interface", args.wg_interface))
     if args.dry_run:
-        for command in [argv] + wg_commands:
+        devices = _owned_devices(bridge) if bridge in _bridges_if_running() else []
+        for command in [argv] + devices + wg_commands:
             print(shlex.join(command))
         return 0
     bridges = ensure_ovs_running()
     if bridge not in bridges:
         raise unknown_bridge(bridge, bridges)
+    devices = _owned_devices(bridge)
     proc = run(argv)
     if proc.returncode != 0:
         raise CommandError(f"bridge {bridge} not removed: {first_line(proc)}")
-    print(f"{bridge}: removed")
+    _run_all(devices, f"bridge {bridge}'s tunnel devices")
+    print(f"{bridge}: removed" + (f" (and the VXLAN devices {', '.join(c[-1] for c in devices)})"
+                                  if devices else ""))
     if args.encrypt:
         _remove_wireguard(args.wg_interface, wg_commands)
     return 0
+
+
+def _owned_devices(bridge):
+    """`ip link del` of the bridge's peer devices that bridge setup made."""
+    peers = stale_peer_ports(bridge, set())
+    return stale_device_commands(peers, links_named(peers))
+
+
+def _bridges_if_running():
+    try:        # --dry-run reads what OVS has when it can be asked; never required
+        return ensure_ovs_running()
+    except CommandError:
+        return []
 
 
 def _remove_wireguard(ifname, commands, timeout=5.0):
