@@ -36,6 +36,15 @@ def wait_for(predicate, timeout=10.0, what="condition", interval=0.1, show=None)
         time.sleep(interval)
 
 
+def one_line_error(proc, *words):
+    """A refusal as the CLI makes it: exit 2, nothing on stdout, one line naming words."""
+    assert proc.returncode == 2 and proc.stdout == "", (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("ipop-ryu: ") and proc.stderr.count("\n") == 1, proc.stderr
+    for word in words:
+        assert word in proc.stderr, proc.stderr
+    return proc.stderr
+
+
 def flows(site, purpose, ip=None):
     """Flow lines of one purpose (and address) on a site's bridge."""
     if ip is None:

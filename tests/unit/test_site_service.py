@@ -64,7 +64,7 @@ def test_the_second_site_takes_the_first_sites_key(tmp_path):
 
 @pytest.mark.parametrize("args,words", [
     (["--node-id", "A!"], "bad --node-id 'A!': expected 1-64 letters"),
-    (["--node-id", "A", "--peer", "B"], "bad --peer 'B': 'B' is not NAME@HOST:PORT"),
+    (["--node-id", "A", "--peer", "B"], "bad --peer 'B': no '=' after the name; expected NAME=HOST[:PORT]"),
     (["--node-id", "A", "--peer", "A@192.0.2.1:30000"], "lists this node (A) itself"),
     (["--node-id", "A", "--icc-port", "99999"], "bad --icc-port '99999'"),
     (["--node-id", "A", "--ofp-port", "x"], "bad --ofp-port 'x'"),
