@@ -112,6 +112,8 @@ def cmd_teardown(args):
     bridges = ensure_ovs_running()
     present_addresses = addresses(svc.bridge) or set()
     present = {"bridge": svc.bridge in bridges, "table": table_exists(svc),
+               "port": svc.bridge in bridges and svc.site_port in vsctl("list-ports",
+                                                                        svc.bridge).split(),
                "gateway": str(svc.gateway) in present_addresses,
                "gateway6": bool(svc.gateway6) and str(svc.gateway6) in present_addresses}
     saved = saved_sysctls(svc) if present["bridge"] else {}

@@ -19,7 +19,6 @@ from typing import Optional, Tuple
 from . import CommandError
 
 DEFAULT_SITE_PORT = "site0"     # not ipop*: overlay_ports' default would take it for a tunnel
-DEFAULT_GATEWAY_MAC = "02:49:50:4f:50:01"
 LEASE_FILE = "/var/lib/misc/dnsmasq.ipop-{bridge}.leases"   # beside lxc-net's
 HOSTS_DIR = "/run/ipop-ryu/{bridge}.hosts"                  # names the controller writes
 SAVED = "ipop-services-saved"   # bridge external_ids key: sysctls as they were before setup
@@ -75,53 +74,24 @@ class Services:
         """Our own nftables table (nft names allow no '-')."""
         return "ipop_" + re.sub(r"[^A-Za-z0-9_]", "_", self.bridge)
 
-    @property
-    def gateway6_link_local(self):
-        """The RA source every site shares: fe80:: + EUI-64 of gateway_mac."""
-        octets = [int(x, 16) for x in self.gateway_mac.split(":")]
-        eui = [octets[0] ^ 0x02] + octets[1:3] + [0xFF, 0xFE] + octets[3:]
-        return ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + bytes(eui))
-
 
 def services_of(options, path, bridge, site_port=DEFAULT_SITE_PORT):
-    """Services from parsed [ipop] options; CommandError (naming the option and file) when the
-    site has none or they do not fit together."""
-    def bad(name, message):
-        return CommandError(f"{path}: [ipop] {name}: {message}")
-    gateway = getattr(options, "gateway", None)
-    if not gateway:
-        raise bad("gateway", "is not set (e.g. gateway = 10.0.3.1/24): this site has no "
-                             "gateway, DHCP or NAT to set up")
-    gateway = ipaddress.ip_interface(str(gateway))
-    site_address = getattr(options, "site_address", None)
-    if not site_address:
-        raise bad("site_address", f"is required with gateway (the site host's own address in "
-                                  f"{gateway.network}, unique per site)")
-    site_address = ipaddress.ip_address(str(site_address))
-    if site_address not in gateway.network or site_address == gateway.ip:
-        raise bad("site_address", f"{site_address} must be in {gateway.network} and not the "
-                                  f"gateway")
-    dhcp_range = _range(getattr(options, "dhcp_range", None))
-    gateway6 = getattr(options, "gateway6", None)
-    return Services(bridge=bridge, gateway=gateway,
-                    gateway_mac=str(getattr(options, "gateway_mac", None)
-                                    or DEFAULT_GATEWAY_MAC).lower(),
-                    site_address=site_address, dhcp_range=dhcp_range,
-                    gateway6=ipaddress.ip_interface(str(gateway6)) if gateway6 else None,
-                    dns_domain=getattr(options, "dns_domain", None) or "lxc",
+    """Services from [ipop] options as core.config parsed them (which already checked that
+    they fit together); CommandError naming the option and file when the site has none."""
+    def missing(name, example):
+        return CommandError(f"{path}: [ipop] {name} is not set (e.g. {name} = {example}): "
+                            f"this site has no gateway, DHCP or NAT to set up")
+    if options.gateway is None:
+        raise missing("gateway", "10.0.3.1/24")
+    if options.site_address is None:
+        raise missing("site_address", "10.0.3.2")
+    pool = options.dhcp_range
+    return Services(bridge=bridge, gateway=options.gateway, gateway_mac=options.gateway_mac,
+                    site_address=ipaddress.ip_address(options.site_address),
+                    dhcp_range=pool and (ipaddress.ip_address(pool.start),
+                                         ipaddress.ip_address(pool.end)),
+                    gateway6=options.gateway6, dns_domain=options.dns_domain,
                     site_port=site_port)
-
-
-def _range(value):
-    """dhcp_range as the options give it (a (start, end) pair, or 'START-END'), or None."""
-    if not value:
-        return None
-    if isinstance(value, str):
-        value = value.split("-", 1)
-    if hasattr(value, "start") and hasattr(value, "end"):
-        value = (value.start, value.end)
-    start, end = value
-    return ipaddress.ip_address(str(start).strip()), ipaddress.ip_address(str(end).strip())
 
 
 # --- dnsmasq ----------------------------------------------------------------------------------
@@ -259,7 +229,7 @@ def teardown_commands(svc, saved, present):
     # the site port's sysctls go with the port
     commands += [cmd("sysctl", "-q", "-w", f"{k}={v}") for k, v in saved.items()
                  if f".{port}." not in k and (f".{br}." not in k or present.get("bridge"))]
-    if present.get("bridge"):
+    if present.get("bridge") and (present.get("port") or saved):
         commands.append(cmd("ovs-vsctl", "--timeout=10", "--if-exists", "del-port", br, port,
                             "--", "remove", "bridge", br, "other-config", "hwaddr",
                             "--", "remove", "bridge", br, "external_ids", SAVED))
