@@ -22,6 +22,8 @@ from ipop_ryu.host import CommandError
 from ipop_ryu.host.ovsctl import ensure_ovs_running, is_connected, vsctl
 from ipop_ryu.host.site import ETC, Site
 
+from . import doctor_services
+
 
 def check_bridge(site, bridge):
     try:
@@ -105,6 +107,7 @@ def run(args):
         return 1
     problems = check_bridge(site, args.bridge)
     problems += check_peers(site, args.timeout)
+    problems += doctor_services.check(site, args.bridge)
     for line in problems:
         print(line)
     if problems:
