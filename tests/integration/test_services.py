@@ -108,7 +108,8 @@ FAULTS = [
     # (what breaks, how, how it is put back, what doctor names)
     ("gateway address", ["ip", "address", "del", "10.0.3.1/24", "dev", "br0"], None,
      "does not hold the gateway 10.0.3.1/24"),
-    ("gateway MAC", ["ip", "link", "set", "br0", "address", "02:00:00:00:00:99"], None,
+    # (vswitchd keeps the port's MAC at hwaddr: without it, the bridge takes a port's)
+    ("gateway MAC", ["ovs-vsctl", "remove", "bridge", "br0", "other-config", "hwaddr"], None,
      "not gateway_mac 02:49:50:4f:50:01"),
     ("forwarding", ["sysctl", "-w", "net.ipv4.ip_forward=0"], None,
      "net.ipv4.ip_forward is off"),
