@@ -144,6 +144,17 @@ PURPOSES = {
     "nd_answer": (0x0F, "proxy-ND answer: the owner's MAC as target link-layer address"),
     "nd_relay_reply": (0x10, "owner's NA to an NS replayed for another site: to the "
                              "controller only (it goes there as ICC)"),
+    # site services (pipeline_services.py): the anycast gateway on the bridge's own port
+    "gateway_in": (0x11, "ARP/ND for the gateway, DHCP requests and RS from local ports: to "
+                         "the bridge's own port only (DHCP and ARP/ND copied to the "
+                         "controller, never relayed)"),
+    "gateway_out": (0x12, "frames from the gateway (the bridge's own port): local ports only; "
+                          "DHCP replies copied to the controller (leases)"),
+    "gateway_mac": (0x13, "frames to the gateway MAC: to the bridge's own port, never the "
+                          "overlay"),
+    "services_drop": (0x14, "DHCP, RS/RA and gateway frames from the overlay, and a local "
+                            "host claiming a gateway address: dropped"),
+    "services_local": (0x15, "DHCP replies and RAs from a container: local ports only"),
 }
 TRANSIENT = ("learned_mac", "relay_reply", "nd_relay_reply")   # not audited: OVS or a
                                                                # timeout removes them

@@ -16,9 +16,10 @@ import time
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from . import pipeline, pipeline_nd
+from . import pipeline, pipeline_nd, pipeline_services
 from .config import Options
 from .intents import DeleteFlows, Flow, Meter
+from .leases import LeaseWatch
 from .membership import Membership
 from .neighbours import RETRY_BUDGET, Neighbours  # noqa: F401  (RETRY_BUDGET: tests, docs)
 from .ports import BridgePorts
@@ -48,6 +49,9 @@ class SwitchMode:
                                   local_bindings=lambda now: self.neighbours.local_bindings(now))
         self.neighbours = Neighbours(options, self.stats, clock, wallclock, self.bridge,
                                      self.members)
+        # site services: leases the site's DHCP server grants (None: no gateway, no DHCP)
+        self.leases = LeaseWatch(self.stats, clock, self.bridge, self.neighbours) \
+            if options.site_services else None
         self.reconciler = Reconciler(self.stats)
         self.reconciler.hold_deletes = self.members.graceful.active
         self.reconciler.sources.update(self.neighbours.flow_sources())
@@ -80,6 +84,7 @@ class SwitchMode:
         rate = self.options.punt_rate
         out = pipeline.punt_meters(rate) + pipeline.base_flows(rate)
         out += pipeline_nd.base_flows(pipeline.learn_local_frame())
+        out += pipeline_services.base_flows(self.options, pipeline.learn_local_frame())
         out += [pipeline.classify_overlay_port(p) for p in self.bridge.overlay]
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
         for port in self.bridge.local:
@@ -162,6 +167,10 @@ class SwitchMode:
     # ---- events ---------------------------------------------------------------------------
     def packet_in(self, in_port: int, data: bytes, metadata: int = 0) -> list:
         """A punted frame; metadata is the packet-in's (pipeline.CAUGHT: not delivered)."""
+        if self.leases is not None:
+            out = self.leases.packet_in(in_port, data)
+            if out is not None:
+                return self._count_flows(out)
         return self._count_flows(self.neighbours.packet_in(in_port, data, metadata))
 
     def icc_datagram(self, data: bytes, addr, received_at: Optional[float] = None) -> list:
@@ -184,6 +193,8 @@ class SwitchMode:
         out, gone = self.members.tick(now)
         for state in gone:
             out += self.neighbours.peer_down(state.name)
+        if self.leases is not None:          # before neighbours: withdrawals flush with it
+            out += self.leases.tick(now)
         out += self.neighbours.tick(now)
         if self.members.graceful_done(now):
             self.reconciler.release(now)
