@@ -94,33 +94,43 @@ class SwitchMode:
             if purpose not in pipeline.TRANSIENT + pipeline.KEYED:
                 self.reconciler.sources[purpose] = StaticSource(by_purpose.get(purpose, ()))
 
-    def switch_connected(self, ports: Dict[int, str]) -> list:
+    def switch_connected(self, ports: Dict[int, str], down: Iterable[int] = ()) -> list:
         """Once the bridge's ports are known (so no ARP is punted from a port we cannot
         classify): install the pipeline over what is there, without wiping the bridge. An
         audit follows at once: it reinstalls what a new switch lacks and (after a graceful
-        restart) removes what nobody claims."""
-        self.bridge.set(ports)
+        restart) removes what nobody claims. down: the ports whose link is down (as gone;
+        what the datapath learned behind them, before we were here, goes)."""
+        self.bridge.set(ports, down)
         self.neighbours.drop_gone_ports()
         static = self._static_flows()
         self._update_static_sources(static)
         self.reconciler.reset()
         now = self.clock()
-        return self._count_flows(static + self.reconciler.tick(now) +
+        forgotten = [pipeline.delete_learned_to_port(p) for p in sorted(self.bridge.down)]
+        return self._count_flows(forgotten + static + self.reconciler.tick(now) +
                                  self.neighbours.replay_waiting(now))
 
-    def ports_changed(self, ports: Dict[int, str]) -> list:
+    def ports_changed(self, ports: Dict[int, str], down: Iterable[int] = ()) -> list:
+        """The bridge's ports now (a port status, a port list). A port that left, whose link
+        went down, or whose number now names another port (replaced) is gone: its hosts are
+        withdrawn everywhere and no flow outputs to it any more, learned ones included."""
+        old = dict(self.bridge.names)
         old_overlay, old_local = set(self.bridge.overlay), set(self.bridge.local)
-        self.bridge.set(ports)
-        overlay, local, rate = set(self.bridge.overlay), set(self.bridge.local), \
-            self.options.punt_rate
-        out = [pipeline.delete_overlay_port(p) for p in sorted(old_overlay - overlay)]
-        out += [pipeline.classify_overlay_port(p) for p in sorted(overlay - old_overlay)]
-        for port in sorted(old_local - local):
+        self.bridge.set(ports, down)
+        gone = {p for p, name in old.items() if self.bridge.names.get(p) != name}
+        kept_overlay = old_overlay & set(self.bridge.overlay) - gone
+        kept_local = old_local & set(self.bridge.local) - gone
+        rate = self.options.punt_rate
+        out = [pipeline.delete_learned_to_port(p) for p in sorted(gone)]
+        out += [pipeline.delete_overlay_port(p) for p in sorted(old_overlay - kept_overlay)]
+        out += [pipeline.classify_overlay_port(p)
+                for p in sorted(set(self.bridge.overlay) - kept_overlay)]
+        for port in sorted(old_local - kept_local):
             out += pipeline.delete_port_punt(port)
-        for port in sorted(local - old_local):
+        for port in sorted(set(self.bridge.local) - kept_local):
             out += pipeline.install_port_punt(port, rate)
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
-        out += self.neighbours.drop_gone_ports()
+        out += self.neighbours.drop_gone_ports(gone)
         self._update_static_sources(self._static_flows())
         return self._count_flows(out)
 
