@@ -208,3 +208,20 @@ def test_a_host_of_a_site_that_went_down_is_forwarded_where_it_reappears():
     arrive_at_c(world)
     assert a.core.table.get(MOVER, world.clock()).node == "C"
     assert TO_C in ports(a.table.process(1, ethernet(mac_of("10.0.3.3"), mac_of(MOVER))))
+
+
+def test_a_learned_flow_that_comes_back_right_after_its_delete_is_deleted_again():
+    """OVS reruns `learn` for frames it had not accounted for when a flow-mod makes it
+    revalidate: h104's last echo replies through B's tunnel teach A's datapath the old place
+    again just after the move's delete, and the pings would keep that flow alive."""
+    world = World()
+    a = world["A"]
+    h3, h104 = mac_of("10.0.3.3"), mac_of(MOVER)
+    learn_mover_at_b(world)
+    leave_b(world)
+    arrive_at_c(world)
+    assert a.learned_for(h104) == []
+    a.table.process(TO_B, ethernet(h104, h3))                # relearned from before the move
+    world.run(1.2)
+    assert [f for f in a.learned_for(h104) if Output(TO_B) in f.actions] == []
+    assert TO_C in ports(a.table.process(1, ethernet(h3, h104)))
