@@ -30,7 +30,6 @@ ICC_RCVBUF = 8 << 20
 SO_RCVBUFFORCE = 33         # Linux; root may exceed net.core.rmem_max (not in eventlet's socket)
 TICK_SECONDS = 0.1          # relay retries start at 0.25 s
 ICC_BATCH = 64              # datagrams read before the OpenFlow messages they cause go out
-HELLO_PREFIX = b'{"v":1,"type":"hello"'    # our encoder's bytes: a cheap look, checks follow
 FLUSH_AT = 4096             # OpenFlow messages buffered at most before one write (a bundle)
 REDIAL_SECONDS = 0.1        # switch_address: a refused local connect is cheap, so retry often:
                             # the bridge is ours as soon as both ends are up (OVS's own
@@ -240,8 +239,7 @@ class SwitchModeApp(app_manager.RyuApp):
                 self.logger.warning("ICC receive failed: %s", exc)
                 hub.sleep(0.1)
             # liveness first: a hello never waits behind a batch of bulk bindings
-            batch.sort(key=lambda item: not item[0].startswith(HELLO_PREFIX,
-                                                               icc.payload_start(item[0])))
+            batch.sort(key=lambda item: not icc.is_hello(item[0]))
             out = []
             for data, addr, received_at in batch:
                 out += self._call("icc", self.core.icc_datagram, data, addr, received_at)

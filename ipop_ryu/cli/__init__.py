@@ -7,12 +7,7 @@ import sys
 MODULES = ("init", "controller", "doctor", "lab", "bridge", "flows", "status", "demo", "bench", "sim")
 
 
-class CommandError(Exception):
-    """An operator-facing error: printed as one line, exit status 2 (or .status)."""
-
-    def __init__(self, message, status=2):
-        super().__init__(message)
-        self.status = status
+from ipop_ryu.host import CommandError  # noqa: F401 (every sub-command raises it from here)
 
 
 def build_parser():

@@ -1,48 +1,23 @@
-"""`ipop-ryu bridge setup|teardown`: the README's by-hand OVS steps as one ovs-vsctl transaction.
-
-Also the OVS helpers `flows` shares: run, ensure_ovs_running, unknown_bridge.
-"""
+"""`ipop-ryu bridge setup|teardown`: the by-hand OVS steps as one ovs-vsctl transaction."""
 import ipaddress
 import os
 import re
 import shlex
-import signal
-import subprocess
 import time
 
+from ..host.ovsctl import (DEFAULT_RUNDIR, IFNAMSIZ, INACTIVITY_PROBE_MS, LISTENER_SUFFIX,
+                           MAX_BACKOFF_MS, MIN_BACKOFF_MS, MIN_PROBE_MS, VSCTL_TIMEOUT,
+                           check_name, controller_clauses, default_controller,
+                           ensure_ovs_running, first_line, run, switch_address_for,
+                           unknown_bridge)
 from . import CommandError
+from .bridge_wg import (WG_INTERFACE, interface_exists, kernel_or_userspace, mtu_hint, plan,
+                        removal_commands)
 
-IFNAMSIZ = 15  # longest Linux interface name; OVS port and bridge names are interface names
 PEER_PREFIX = "ipop-"
-WG_INTERFACE = "wg-ipop"   # --encrypt's WireGuard interface
-VSCTL_TIMEOUT = 20  # seconds: ovs-vsctl waits for ovs-vswitchd to apply the change
-START_HINT = ("start it with `systemctl start openvswitch-switch` "
-              "(or `/usr/share/openvswitch/scripts/ovs-ctl start`)")
-# How the bridge and its controller find each other. By default OVS listens on a Unix socket
-# in its run directory (a passive target) and the controller dials it ([ipop] switch_address):
-# a restarted controller has its bridge as soon as it runs, with no reconnect backoff, and
-# only root reaches the socket (OVN's ovn-controller reaches br-int the same way). With an
-# active target (tcp:HOST:PORT) OVS dials the controller instead, as in the seed, and retries
-# a lost one with a doubling backoff capped at max_backoff (default 8000): at 1000 it retries
-# every second, so a restarted controller has its bridge 1-1.5 s after it listens.
-DEFAULT_RUNDIR = "/var/run/openvswitch"
-LISTENER_SUFFIX = ".ipop"
-MAX_BACKOFF_MS = MIN_BACKOFF_MS = 1000  # the minimum: OVS's schema refuses less
-# Idle time before OVS sends an echo request; as long again without a reply and the connection
-# is dropped. A controller that exits closes its socket, seen at once: the probe only catches a
-# silent loss (hung controller, lost host), while fail-mode=secure keeps the flows. 5000 is
-# OVS's default and the least it honours for a controller (it rounds up), pinned here.
-INACTIVITY_PROBE_MS = MIN_PROBE_MS = 5000
 
 
 # --- pure: validation and the ovs-vsctl command lines --------------------------------------
-
-def check_name(kind, name):
-    if not name or len(name) > IFNAMSIZ or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise CommandError(f"bad {kind} name {name!r}: 1 to {IFNAMSIZ} characters "
-                           "(letters, digits, '_', '.', '-')")
-    return name
-
 
 def parse_peer(text):
     """'NAME=REMOTE_IP' -> (port name ipop-NAME, remote ip)."""
@@ -75,22 +50,6 @@ def check_controller(target):
                        "tcp:127.0.0.1:6653), ssl:HOST:PORT or unix:PATH (the bridge dials)")
 
 
-def default_controller(bridge):
-    """punix:<OVS run directory>/BRIDGE.ipop: a listener the controller dials."""
-    rundir = os.environ.get("OVS_RUNDIR", DEFAULT_RUNDIR)
-    return f"punix:{os.path.join(rundir, bridge + LISTENER_SUFFIX)}"
-
-
-def switch_address_for(target):
-    """The [ipop] switch_address that dials a passive target; None for an active one."""
-    if target.startswith("punix:"):
-        return "unix:" + target[len("punix:"):]
-    if target.startswith("ptcp:"):
-        port, _, host = target[len("ptcp:"):].partition(":")
-        return f"tcp:{host or '127.0.0.1'}:{port}"
-    return None
-
-
 def check_key(text):
     """--key VNI (None when not given) -> int."""
     if text is None:
@@ -107,16 +66,6 @@ def check_ms(option, text, minimum, zero_ok=False):
         raise CommandError(f"bad {option} {text!r}: a whole number of milliseconds, at least "
                            f"{minimum}" + (" (or 0: never)" if zero_ok else ""))
     return int(text)
-
-
-def controller_clauses(bridge, controller, max_backoff=MAX_BACKOFF_MS,
-                       inactivity_probe=INACTIVITY_PROBE_MS):
-    """ovs-vsctl clauses: `bridge`'s one controller, with its timers.
-
-    Within one transaction `controller BRIDGE` already names the record set-controller made."""
-    return ["--", "set-controller", bridge, controller,
-            "--", "set", "controller", bridge, f"max_backoff={max_backoff}",
-            f"inactivity_probe={inactivity_probe}"]
 
 
 def setup_argv(bridge, controller, ports=(), peers=(), tunnel="vxlan", key=None,
@@ -148,59 +97,6 @@ def setup_argv(bridge, controller, ports=(), peers=(), tunnel="vxlan", key=None,
 
 def teardown_argv(bridge):
     return ["ovs-vsctl", f"--timeout={VSCTL_TIMEOUT}", "del-br", bridge]
-
-
-# --- OVS access ----------------------------------------------------------------------------
-
-def run(argv, timeout=VSCTL_TIMEOUT + 5):
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise CommandError(f"{argv[0]} not found: install openvswitch-switch "
-                           "(`make apt`)") from None
-    except subprocess.TimeoutExpired:
-        raise CommandError(f"{argv[0]} did not answer within {timeout}s") from None
-
-
-def first_line(proc):
-    if proc.returncode == -signal.SIGALRM:  # how ovs-vsctl/ovs-ofctl --timeout ends them
-        return f"{proc.args[0]} timed out"
-    lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-    return lines[0] if lines else f"exit status {proc.returncode}"
-
-
-def _vswitchd_alive(pidfile):
-    try:
-        with open(pidfile) as f:
-            os.kill(int(f.read().strip()), 0)
-    except PermissionError:  # alive, run by another user
-        return True
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def ensure_ovs_running():
-    """Bridge names in the database; CommandError unless ovsdb-server and ovs-vswitchd run.
-
-    Checked before any write: without ovs-vswitchd, ovs-vsctl commits the change to the
-    database and then waits for it until its timeout (written, never applied)."""
-    proc = run(["ovs-vsctl", "--timeout=5", "list-br"], timeout=10)
-    if proc.returncode != 0:
-        reason = first_line(proc).removeprefix("ovs-vsctl: ")
-        raise CommandError(f"Open vSwitch is not running ({reason}); {START_HINT}")
-    # ovs-vsctl, ovs-appctl and the daemons all find each other through OVS_RUNDIR
-    pidfile = os.path.join(os.environ.get("OVS_RUNDIR", "/var/run/openvswitch"),
-                           "ovs-vswitchd.pid")
-    if not _vswitchd_alive(pidfile):
-        raise CommandError(f"ovs-vswitchd is not running (its database is up, but no live "
-                           f"process in {pidfile}); {START_HINT}")
-    return proc.stdout.split()
-
-
-def unknown_bridge(bridge, bridges):
-    known = ", ".join(bridges) or "none"
-    return CommandError(f"no bridge named {bridge} (bridges: {known})")
 
 
 def stale_peer_ports(bridge, peers):
@@ -262,7 +158,6 @@ def cmd_setup(args):
     if encrypted:
         print(f"{encrypted.ifname}: {encrypted.address} listening on "
               f"{encrypted.listen_port}, peers {', '.join(n for n, _ in peers) or '(none)'}")
-        from .bridge_wg import mtu_hint
         print(mtu_hint(encrypted))
     proc = run(argv)
     if proc.returncode != 0:
@@ -285,12 +180,10 @@ def _encrypted(args, peers):
     if peers:
         raise CommandError("with --encrypt the tunnel peers come from the peers file: drop "
                            "--peer")
-    from .bridge_wg import plan
     return plan(args.config, check_name("--wg-interface", args.wg_interface))
 
 
 def _wireguard_commands(site, dry_run):
-    from .bridge_wg import interface_exists, kernel_or_userspace
     exists = interface_exists(site.ifname)
     existing = []
     if exists:
@@ -311,7 +204,6 @@ def cmd_teardown(args):
     argv = teardown_argv(bridge)
     wg_commands = []
     if args.encrypt:
-        from .bridge_wg import removal_commands
         wg_commands = removal_commands(check_name("--wg-interface", args.wg_interface))
     if args.dry_run:
         for command in [argv] + wg_commands:
@@ -330,7 +222,6 @@ def cmd_teardown(args):
 
 
 def _remove_wireguard(ifname, commands, timeout=5.0):
-    from .bridge_wg import interface_exists
     for command in commands:
         proc = run(command)
         if proc.returncode != 0:

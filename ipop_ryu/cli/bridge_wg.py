@@ -15,8 +15,10 @@ from typing import List, Tuple
 from ..core.config import ConfigError
 from ..overlay.wireguard import (PORT, UAPI_DIR, USERSPACE_ENV, WgPeer, inner_mtu,
                                  host_route, kernel_has_wireguard, set_argv, wg_mtu)
-from . import CommandError
-from .bridge import WG_INTERFACE
+from ..host import CommandError
+from ..host.site import Site
+
+WG_INTERFACE = "wg-ipop"   # --encrypt's WireGuard interface
 
 
 @dataclass
@@ -52,7 +54,6 @@ class EncryptedSite:
 
 def plan(config_path, ifname=WG_INTERFACE) -> EncryptedSite:
     """What --encrypt sets up, from the site's file; CommandError naming what is missing."""
-    from .doctor import Site        # the site file as doctor reads it (doctor imports bridge)
     try:
         options = Site(config_path).options
     except ConfigError as exc:

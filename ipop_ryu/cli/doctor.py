@@ -11,96 +11,16 @@ In order, each check needing the ones before it:
 
 Exit status 0 when all is well, 1 when a problem was found, 2 on bad arguments.
 """
-import configparser
 import glob
 import json
 import os
 import urllib.error
 import urllib.request
 
-from ipop_ryu.cli import CommandError
-from ipop_ryu.cli.bridge import ensure_ovs_running, first_line, run as run_tool
-from ipop_ryu.core.config import ConfigError, parse
-
-ETC = "/etc/ipop"
-DEFAULT_OFP_PORT = 6653
-
-
-class Site:
-    """What doctor needs from a site's file: [ipop] parsed, and the [DEFAULT] listeners."""
-
-    def __init__(self, path):
-        self.path = path
-        parser = configparser.RawConfigParser()
-        try:
-            with open(path) as f:
-                parser.read_file(f)
-        except (OSError, configparser.Error) as exc:
-            raise ConfigError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from None
-        defaults = parser.defaults()
-        raw = dict(parser["ipop"]) if parser.has_section("ipop") else {}
-        self.options = parse(raw, lambda name: path)   # [DEFAULT]'s names are not [ipop]'s
-        self.ofp_host = defaults.get("ofp_listen_host", "").strip()
-        self.ofp_port = int(defaults.get("ofp_tcp_listen_port", DEFAULT_OFP_PORT))
-        host = defaults.get("wsapi_host", "").strip()
-        self.rest = f"http://{_url_host(host or '127.0.0.1')}:{defaults.get('wsapi_port', 8080)}"
-        self.service = f"ipop-ryu@{os.path.splitext(os.path.basename(path))[0]}"
-
-    def is_our_controller(self, target):
-        """The bridge's controller target that reaches this controller: the passive listener
-        it dials ([ipop] switch_address), else an active target at its OpenFlow listener."""
-        kind, _, rest = target.partition(":")
-        dial = self.options.switch_address
-        if dial is not None and dial.kind == "unix":
-            return kind == "punix" and rest == dial.target
-        if dial is not None:                        # ptcp:PORT[:HOST]
-            port, _, host = rest.partition(":")
-            return kind == "ptcp" and port == str(dial.target[1]) and \
-                host.strip("[]") in ("", "0.0.0.0", "::", dial.target[0])
-        host, _, port = rest.rpartition(":")
-        if kind != "tcp" or port != str(self.ofp_port):
-            return False
-        wildcard = self.ofp_host in ("", "0.0.0.0", "::")
-        return wildcard or host.strip("[]") == self.ofp_host
-
-    @property
-    def target(self):
-        dial = self.options.switch_address
-        if dial is not None and dial.kind == "unix":
-            return f"punix:{dial.target}"
-        if dial is not None:
-            return f"ptcp:{dial.target[1]}:{_url_host(dial.target[0])}"
-        host = self.ofp_host if self.ofp_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        return f"tcp:{_url_host(host)}:{self.ofp_port}"
-
-
-def _url_host(host):
-    return f"[{host}]" if ":" in host else host
-
-
-def vsctl(*args):
-    proc = run_tool(["ovs-vsctl", "--timeout=5", *args], timeout=10)
-    if proc.returncode != 0:
-        raise CommandError(f"ovs-vsctl {' '.join(args)}: {first_line(proc)}")
-    return proc.stdout.strip()
-
-
-def is_connected(target):
-    """Whether the bridge has its controller on `target`. An active target's Controller row
-    says so (is_connected); OVS keeps no such state for a passive listener (punix:, ptcp:),
-    so there the question is whether the listener holds an established connection."""
-    kind, _, rest = target.partition(":")
-    if kind == "punix":
-        argv = ["ss", "-xnH", "state", "established", "src", rest]
-    elif kind == "ptcp":
-        argv = ["ss", "-tnH", "state", "established", f"( sport = :{rest.partition(':')[0]} )"]
-    else:
-        return vsctl("--bare", "--columns=is_connected", "find", "controller",
-                     f'target="{target}"').split()[:1] == ["true"]
-    proc = run_tool(argv, timeout=10)
-    if proc.returncode != 0:
-        raise CommandError(f"{' '.join(argv)}: {first_line(proc)}")
-    return bool(proc.stdout.strip())
+from ipop_ryu.core.config import ConfigError
+from ipop_ryu.host import CommandError
+from ipop_ryu.host.ovsctl import ensure_ovs_running, is_connected, vsctl
+from ipop_ryu.host.site import ETC, Site
 
 
 def check_bridge(site, bridge):

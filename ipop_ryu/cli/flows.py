@@ -1,10 +1,11 @@
 """`ipop-ryu flows [BRIDGE]`: a bridge's OpenFlow flows grouped by purpose (their cookie)."""
 import json
 import re
+import textwrap
 
 from ..core import pipeline
 from . import CommandError
-from .bridge import check_name, ensure_ovs_running, first_line, run, unknown_bridge
+from ..host.ovsctl import check_name, ensure_ovs_running, first_line, run, unknown_bridge
 
 OTHER = "other"
 OTHER_DESCRIPTION = "not installed by ipop-ryu (foreign cookie)"
@@ -131,8 +132,24 @@ def to_json(bridge, flows):
     groups = {name: {k: v for k, v in g.items() if k != "entries"}
               for name, g in group(flows).items()}
     return json.dumps({"bridge": bridge, "purposes": groups,
-                       "flows": [{**f, "cookie": f"{f['cookie']:#018x}"} for f in flows]},
-                      indent=2)
+                       "flows": [{**f, "cookie": f"{f['cookie']:#018x}"} for f in flows],
+                       "tables": _tables()}, indent=2)
+
+
+def _tables():
+    return [{"table": t.id, "name": t.name, "holds": t.holds,
+             "next": [_table_name(n) for n in t.next]} for t in pipeline.TABLES]
+
+
+def format_tables():
+    """The pipeline as declared: each table, where a frame may go next, what it holds."""
+    lines = []
+    for table in pipeline.TABLES:
+        onward = ", ".join(_table_name(n) for n in table.next) or "(end)"
+        lines.append(f"{table.id:>2}  {table.name:<9} -> {onward}")
+        lines += textwrap.wrap(table.holds, 88, initial_indent=" " * 4,
+                               subsequent_indent=" " * 4)
+    return "\n".join(lines)
 
 
 def dump_flows(bridge):
@@ -147,6 +164,9 @@ def dump_flows(bridge):
 
 
 def cmd_flows(args):
+    if args.tables:
+        print(format_tables())
+        return 0
     bridge = check_name("bridge", args.bridge)
     flows = parse_dump_flows(dump_flows(bridge))
     print(to_json(bridge, flows) if args.json else format_summary(bridge, flows))
@@ -160,4 +180,7 @@ def register(subparsers):
     parser.add_argument("bridge", metavar="BRIDGE", nargs="?", default="br0",
                         help="default: br0")
     parser.add_argument("--json", action="store_true", help="print the parsed flows as JSON")
+    parser.add_argument("--tables", action="store_true",
+                        help="print the pipeline's tables (what each holds, where a frame may "
+                             "go next) without reading a bridge")
     parser.set_defaults(func=cmd_flows)

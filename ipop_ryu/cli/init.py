@@ -19,7 +19,7 @@ import secrets
 import tempfile
 
 from ipop_ryu.cli import CommandError
-from ipop_ryu.cli.bridge import default_controller, switch_address_for
+from ipop_ryu.host.ovsctl import default_controller, switch_address_for
 from ipop_ryu.core.config import ConfigError, parse, read_key, read_peers_file
 from ipop_ryu.core.keys import generate_private_key, public_key_of
 

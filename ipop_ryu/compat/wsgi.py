@@ -17,7 +17,7 @@ import webob.exc
 from oslo_config.cfg import ArgsAlreadyParsedError
 from routes import Mapper
 
-from ipop_ryu.compat.framework import BaseApp, cfg, hub   # set before framework imports us
+from ipop_ryu.compat.loader import BaseApp, cfg, hub
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF

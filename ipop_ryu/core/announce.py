@@ -11,7 +11,7 @@ arp_timeout/3, and only if it was seen since its last announcement.
 from typing import Dict, List
 
 from .icc import MAX_BINDINGS, bindings_batches
-from .table import Entry
+from .neighbour_table import Entry
 from .timers import Every
 
 ANNOUNCE_INTERVAL = 0.1       # what was learned in this time goes in one batch

@@ -32,7 +32,8 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
                          "public_key = BASE64, allowed_ips = CIDR, CIDR (what the node may "
                          "claim; absent = any), wireguard_endpoint = HOST:PORT; adds to peers, "
                          "re-read on SIGHUP"),
-    "arp_timeout": ("300", "seconds a learned entry lives without refresh"),
+    "arp_timeout": ("300", "seconds a learned neighbour, IPv4 (ARP) or IPv6 (ND), lives "
+                           "without refresh"),
     "announce": ("true", "announce local hosts to every peer before anyone asks (refreshed "
                          "every arp_timeout/3, withdrawn when gone); false = pull only"),
     "pending_timeout": ("5", "seconds a relayed ARP request waits for its reply"),

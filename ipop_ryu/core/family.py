@@ -143,12 +143,3 @@ class ArpFamily(Family):
     def delete_relay_catch(self, target: str) -> list:
         return []                # the requester's catch flow times out by itself
 
-
-def families():
-    """A fresh set (each holds its responders): ARP first."""
-    from .family_nd import NdFamily
-    return (ArpFamily(), NdFamily())
-
-
-def family_of(families_, ip: str) -> Family:
-    return families_[0] if ArpFamily.owns(ip) else families_[1]

@@ -183,10 +183,20 @@ def encode_payload(msg_type: str, node: str, seq: int, ts: float, **fields) -> b
 
 
 def payload_start(datagram: bytes) -> int:
-    """Where the JSON starts (a cheap look for the app's hello-first sort; checks follow)."""
+    """Where the JSON starts in a datagram of either codec (a cheap look; decode checks)."""
     if datagram[:len(NODE_MAGIC)] == NODE_MAGIC and len(datagram) > len(NODE_MAGIC):
         return len(NODE_MAGIC) + 1 + datagram[len(NODE_MAGIC)] + SIG_LEN
     return len(MAGIC) + SIG_LEN
+
+
+# how encode_payload starts a hello
+_HELLO_HEAD = _ENCODER.encode({"v": VERSION, "type": "hello"})[:-1].encode()
+
+
+def is_hello(datagram: bytes) -> bool:
+    """Whether a datagram of either codec carries a hello, by a cheap look at the bytes our
+    encoder writes (for the app's hello-first sort; decode checks everything after)."""
+    return datagram.startswith(_HELLO_HEAD, payload_start(datagram))
 
 
 def _check_size(datagram: bytes, minimum: int = MIN_DATAGRAM):

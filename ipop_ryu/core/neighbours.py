@@ -13,14 +13,15 @@ from typing import Iterable, List
 from .announce import Announcer
 from .arp import is_unicast_mac
 from .config import Options
-from .family import Requester, Sighting, families, family_of
+from .families import families, family_of
+from .family import Requester, Sighting
 from .icc import Message
 from .intents import TABLE, Output, PacketOut
 from .membership import Membership
 from .pipeline import CAUGHT, FWD_ANY, delete_learned_mac
 from .ports import BridgePorts
 from .relay import CATCH_SPAN, RETRY_BUDGET, RETRY_FIRST, RETRY_MAX, Relayer  # noqa: F401
-from .table import REFRESHED, ArpTable, Entry
+from .neighbour_table import REFRESHED, NeighbourTable, Entry
 
 LOG = logging.getLogger("ipop_ryu")
 
@@ -31,7 +32,7 @@ class Neighbours:
         self.options, self.stats, self.clock, self.wallclock = options, stats, clock, wallclock
         self.node_id = options.node_id
         self.ports, self.members = ports, members
-        self.table = ArpTable(options.node_id, options.arp_timeout)
+        self.table = NeighbourTable(options.node_id, options.arp_timeout)
         self.families = families()
         self.relayer = Relayer(options, stats, clock, ports, members, self.families)
         self.announcer = Announcer(options.announce and options.icc, options.arp_timeout,

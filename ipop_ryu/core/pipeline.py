@@ -1,27 +1,10 @@
 """The OpenFlow pipeline as data: tables, cookies and one named builder per flow purpose.
 
-    table 0 CLASSIFY   in_port -> metadata LOCAL or OVERLAY; packet-outs from the controller
-                       skip straight to FWD_ANY (never learned from, never punted again)
-    table 1 ARP        overlay broadcast ARP dropped; proxy-ARP responders answer learned
-                       remote hosts; every other local broadcast ARP and local ARP reply is
-                       delivered by the datapath to local ports only (resubmit to FWD_LOCAL)
-                       and a copy goes to PUNT, for the controller to learn and relay;
-                       the rest (unicast ARP) -> LEARN
-    table 2 LEARN      OVS `learn` writes eth_src -> in_port into FWD_ANY (and, for local
-                       ports, into FWD_LOCAL); local frames -> FWD_ANY, overlay -> FWD_LOCAL
-    table 3 FWD_ANY    learned MACs on any port; miss -> FLOOD
-    table 4 FWD_LOCAL  learned MACs on local ports only; miss: every local port (split horizon)
-    table 5 FLOOD      from a local port: every other port, local and overlay
-    table 6 PUNT       to the controller through a per-port OpenFlow meter, so one host's ARP
-                       storm cannot starve the controller for the others (the meter drops only
-                       the controller's copy: the datapath has delivered the frame already)
-    table 7 ND_ANSWER  the second half of a proxy-ND answer (pipeline_nd.py): OVS sets nd_tll
-                       only in a flow whose match says icmpv6_type=136, so the responder in
-                       ARP rewrites the NS into an NA and this table fills in the owner's MAC
-
-Table ARP holds both neighbour-resolution families: ARP (here) and IPv6 ND (pipeline_nd.py,
-the same shapes: local multicast NS/NA delivered locally with a copy to PUNT, multicast ND
-from the overlay dropped, responders for learned remote addresses, relay catch flows).
+The tables are declared once, in TABLES: what each holds and where a frame may go from it
+(goto_table or a Nicira resubmit); flow() refuses any other step. Table ARP holds both
+neighbour-resolution families: ARP (here) and IPv6 ND (pipeline_nd.py, the same shapes:
+local multicast NS/NA delivered locally with a copy to PUNT, multicast ND from the overlay
+dropped, responders for learned remote addresses, relay catch flows).
 
 The datapath does what it can, the controller supplies knowledge: with the controller gone,
 hosts of one site still resolve each other, learned remote hosts are still answered (until
@@ -37,16 +20,98 @@ only a hint and its match (`nd_target=...`) the truth. Per-port flows carry the 
 """
 import socket
 import zlib
-from typing import Iterable, List
+from dataclasses import dataclass
+from typing import Iterable, List, Tuple
 
 from .addr import ipv4_int, ipv6_packed
 from .arp import BROADCAST_MAC, ETH_TYPE_ARP, ARP_REPLY, ARP_REQUEST, UNSPECIFIED_IP
+from . import intents
 from .intents import (CONTROLLER, IN_PORT, DeleteFlows, DeleteMeter, Flow, Learn, Meter, Move,
-                      Output, PacketOut, Resubmit, SetField, flow)
+                      Output, PacketOut, Resubmit, SetField)
 
-CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD, PUNT, ND_ANSWER = range(8)
-TABLE_NAMES = {CLASSIFY: "classify", ARP: "arp", LEARN: "learn", FWD_ANY: "fwd_any",
-               FWD_LOCAL: "fwd_local", FLOOD: "flood", PUNT: "punt", ND_ANSWER: "nd_answer"}
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the pipeline: what it holds, and the tables a frame may go to from it
+    (goto_table or a Nicira resubmit)."""
+    id: int
+    name: str
+    holds: str
+    next: Tuple[int, ...]
+
+
+def _declare(*rows) -> Tuple[Table, ...]:
+    """(name, holds, next names) in table order -> the Tables, numbered from 0."""
+    ids = {name: number for number, (name, _, _) in enumerate(rows)}
+    return tuple(Table(ids[name], name, holds, tuple(ids[to] for to in next_names))
+                 for name, holds, next_names in rows)
+
+
+TABLES = _declare(
+    ("classify", "in_port -> metadata LOCAL or OVERLAY; packet-outs from the controller skip "
+                 "to fwd_any (never learned from, never punted again)", ("arp", "fwd_any")),
+    # resubmit to fwd_local delivers to local ports only (fwd_any: a local reply forwarded),
+    # and the goto to punt copies the frame to the controller, to learn from and relay as ICC
+    ("arp", "neighbour resolution (ARP and IPv6 ND): overlay broadcasts dropped, responders for "
+            "learned remote hosts, local broadcasts delivered locally with a copy to punt; "
+            "the rest -> learn", ("learn", "fwd_any", "fwd_local", "punt", "nd_answer")),
+    ("learn", "OVS learn writes eth_src -> in_port into fwd_any (for local ports also into "
+              "fwd_local); local frames -> fwd_any, overlay frames -> fwd_local",
+     ("fwd_any", "fwd_local")),
+    ("fwd_any", "learned MACs on any port; miss -> flood", ("flood",)),
+    ("fwd_local", "learned MACs on local ports only; miss: every local port (split horizon)",
+     ()),
+    ("flood", "from a local port: every other port, local and overlay", ()),
+    # the meter drops only the controller's copy: the datapath has delivered the frame already
+    ("punt", "to the controller through a per-port meter, so one host's ARP storm cannot "
+             "starve the controller for the others", ()),
+    # OVS sets nd_tll only in a flow whose match says icmpv6_type=136, so the responder in
+    # arp rewrites the NS into an NA and this table fills in the owner's MAC
+    ("nd_answer", "the second half of a proxy-ND answer: the owner's MAC as target link-layer "
+                  "address, out of the port the NS came in on", ()),
+)
+TABLE_NAMES = {table.id: table.name for table in TABLES}
+_TABLE_IDS = {table.name: table.id for table in TABLES}
+CLASSIFY, ARP, LEARN, FWD_ANY, FWD_LOCAL, FLOOD, PUNT, ND_ANSWER = (
+    _TABLE_IDS[name] for name in ("classify", "arp", "learn", "fwd_any", "fwd_local", "flood",
+                                  "punt", "nd_answer"))
+
+_NEXT = {table.id: frozenset(table.next) for table in TABLES}
+
+
+def check_steps(built: Flow) -> Flow:
+    """built, unless it sends a frame on a step TABLES does not declare (ValueError); a
+    goto_table must also go forward, as OpenFlow requires (a resubmit may go back)."""
+    steps = [("goto_table", built.goto)] if built.goto is not None else []
+    steps += [("resubmit", action.table) for action in built.actions
+              if isinstance(action, Resubmit)]
+    for how, to in steps:
+        allowed = _NEXT.get(built.table, frozenset())
+        backwards = how == "goto_table" and to <= built.table
+        if to not in allowed or backwards:
+            why = ("a goto_table must go to a later table" if backwards else
+                   f"{_table_label(built.table)} may go to "
+                   f"{', '.join(_table_label(t) for t in sorted(allowed)) or 'no table'}")
+            raise ValueError(f"flow of {_purpose_label(built.cookie)} "
+                             f"(cookie {built.cookie:#x}) in {_table_label(built.table)}: "
+                             f"{how} to {_table_label(to)} refused: {why}")
+    return built
+
+
+def _purpose_label(cookie_value) -> str:
+    purpose = purpose_of(cookie_value)
+    return f"purpose {purpose}" if purpose else "no purpose of ours"
+
+
+def _table_label(number) -> str:
+    return f"table {number} ({TABLE_NAMES[number]})" if number in TABLE_NAMES \
+        else f"table {number} (not declared)"
+
+
+def flow(*args, **kw) -> Flow:
+    """intents.flow, checked against the declared steps (check_steps)."""
+    return check_steps(intents.flow(*args, **kw))
+
 
 # metadata written in CLASSIFY: where the frame entered the bridge
 FROM_LOCAL, FROM_OVERLAY = 1, 2

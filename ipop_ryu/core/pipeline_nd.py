@@ -19,12 +19,12 @@ MLD and every other ICMPv6 message pass through the pipeline as any frame.
 from typing import Dict, List
 
 from . import pipeline
-from .intents import IN_PORT, DeleteFlows, Flow, Move, Output, Resubmit, SetField, flow
+from .intents import IN_PORT, DeleteFlows, Flow, Move, Output, Resubmit, SetField
 from .nd import ALL_NODES, ETH_TYPE_IPV6, FLAG_OVERRIDE, FLAG_ROUTER, FLAG_SOLICITED, \
     ICMPV6, NA, NS, OPT_TLLA, UNSPECIFIED, multicast_mac
 from .pipeline import (ARP, CAUGHT, DELIVER_LOCALLY, FROM_LOCAL, FROM_OVERLAY, FWD_ANY, METADATA_MASK,
                        ND_ANSWER, PRIO_DROP, PRIO_GUARD, PRIO_PORT, PRIO_PUNT, PRIO_RELAY_REPLY,
-                       PRIO_RESPONDER, PUNT, cookie)
+                       PRIO_RESPONDER, PUNT, cookie, flow)
 
 GROUP = ("01:00:00:00:00:00", "01:00:00:00:00:00")     # eth_dst: the I/G (multicast) bit
 NO_LLADDR = "00:00:00:00:00:00"                        # how OVS sees an absent option

@@ -12,7 +12,8 @@ relays costs one flow-mod), ND one per replayed target (a DAD defence goes to al
 from dataclasses import dataclass
 from typing import Dict
 
-from .family import Requester, family_of
+from .families import family_of
+from .family import Requester
 from .intents import PacketOut
 from .timers import Budget, Every
 

@@ -23,7 +23,7 @@ from .membership import Membership
 from .neighbours import RETRY_BUDGET, Neighbours  # noqa: F401  (RETRY_BUDGET: tests, docs)
 from .ports import BridgePorts
 from .reconcile import Reconciler, StaticSource
-from .table import Entry
+from .neighbour_table import Entry
 from .timers import Every
 
 LOG = logging.getLogger("ipop_ryu")

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..cli.bridge import controller_clauses
+from ..host.ovsctl import controller_clauses
 from ..core.keys import generate_private_key, public_key_of
 from ..core.membership import link_from_files
 from . import netns

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ipop_ryu.cli.bridge import INACTIVITY_PROBE_MS, MAX_BACKOFF_MS
+from ipop_ryu.host.ovsctl import INACTIVITY_PROBE_MS, MAX_BACKOFF_MS
 from ipop_ryu.lab import netns
 from ipop_ryu.lab.lab import OF_PORT
 from ipop_ryu.lab.topology import seed_two_sites

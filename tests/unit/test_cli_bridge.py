@@ -7,6 +7,7 @@ import pytest
 
 from ipop_ryu.cli import CommandError, main
 from ipop_ryu.cli import bridge
+from ipop_ryu.host import ovsctl
 
 HEAD = ["ovs-vsctl", "--timeout=20", "--", "--may-exist", "add-br", "br1",
         "--", "set", "bridge", "br1", "protocols=OpenFlow13", "fail-mode=secure",
@@ -86,14 +87,14 @@ def test_controller_targets(target):
     ("ptcp:6654:127.0.0.1", "tcp:127.0.0.1:6654"), ("ptcp:6654", "tcp:127.0.0.1:6654"),
     ("tcp:127.0.0.1:6653", None)])
 def test_switch_address_dials_a_passive_target(target, dial):
-    assert bridge.switch_address_for(target) == dial
+    assert ovsctl.switch_address_for(target) == dial
 
 
 def test_default_controller_is_a_listener_in_the_ovs_rundir(monkeypatch):
     monkeypatch.delenv("OVS_RUNDIR", raising=False)
-    assert bridge.default_controller("br0") == "punix:/var/run/openvswitch/br0.ipop"
+    assert ovsctl.default_controller("br0") == "punix:/var/run/openvswitch/br0.ipop"
     monkeypatch.setenv("OVS_RUNDIR", "/tmp/site-a")
-    assert bridge.default_controller("br1") == "punix:/tmp/site-a/br1.ipop"
+    assert ovsctl.default_controller("br1") == "punix:/tmp/site-a/br1.ipop"
 
 
 @pytest.mark.parametrize("target", ["127.0.0.1:6653", "tcp:127.0.0.1", "tcp:127.0.0.1:0",
@@ -107,7 +108,7 @@ def test_bad_controller_targets(target):
 @pytest.mark.parametrize("name", ["", "x" * 16, "br 1", "br/1", "tcp:1"])
 def test_bad_names(name):
     with pytest.raises(CommandError, match="bad bridge name"):
-        bridge.check_name("bridge", name)
+        ovsctl.check_name("bridge", name)
 
 
 def test_key_range():
@@ -138,7 +139,7 @@ class Calls(list):
 @pytest.fixture
 def calls(monkeypatch):
     log = Calls()
-    monkeypatch.setattr(bridge.subprocess, "run", log)
+    monkeypatch.setattr(ovsctl.subprocess, "run", log)
     return log
 
 
@@ -246,7 +247,7 @@ def test_stale_vswitchd_pidfile(capsys, calls, tmp_path, monkeypatch):
     (tmp_path / "ovs-vswitchd.pid").write_text(f"{dead.pid}\n")
     monkeypatch.setenv("OVS_RUNDIR", str(tmp_path))
     with pytest.raises(CommandError, match="ovs-vswitchd is not running"):
-        bridge.ensure_ovs_running()
+        ovsctl.ensure_ovs_running()
 
 
 def test_ovs_vsctl_refusal_is_passed_on(capsys, calls, vswitchd_up):
@@ -276,7 +277,7 @@ def test_teardown(capsys, calls, vswitchd_up):
 def test_missing_ovs_tools(capsys, monkeypatch, vswitchd_up):
     def missing(argv, **kw):
         raise FileNotFoundError(argv[0])
-    monkeypatch.setattr(bridge.subprocess, "run", missing)
+    monkeypatch.setattr(ovsctl.subprocess, "run", missing)
     status, _, err = run_cli(capsys, "bridge", "teardown", "br1")
     assert status == 2 and "ovs-vsctl not found" in err
 

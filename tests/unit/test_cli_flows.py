@@ -5,7 +5,9 @@ import subprocess
 
 import pytest
 
-from ipop_ryu.cli import bridge, flows, main
+from ipop_ryu.cli import flows, main
+from ipop_ryu.core import pipeline
+from ipop_ryu.host import ovsctl
 
 # Captured from lab site A (seed_two_sites, ipop controller) with
 # `ovs-ofctl -O OpenFlow13 --names dump-flows br0`, after arping h5 -> 10.0.3.7, arping -c 3
@@ -150,7 +152,7 @@ def ovs(monkeypatch, tmp_path):
         log.append(argv)
         rc, out, err = replies.get(argv[0], (0, "", ""))
         return subprocess.CompletedProcess(argv, rc, out, err)
-    monkeypatch.setattr(bridge.subprocess, "run", fake_run)
+    monkeypatch.setattr(ovsctl.subprocess, "run", fake_run)
     return replies, log
 
 
@@ -189,3 +191,22 @@ def test_bad_bridge_name_never_reaches_ovs_ofctl(ovs, capsys):
     # ovs-ofctl would take "tcp:..." as a connection target, not a bridge name
     assert main(["flows", "tcp:10.0.0.1:6653"]) == 2
     assert ovs[1] == [] and "bad bridge name" in capsys.readouterr().err
+
+
+def test_tables_come_from_the_pipeline_declaration(ovs, capsys):
+    assert main(["flows", "--tables"]) == 0
+    out = capsys.readouterr().out
+    assert ovs[1] == [], "the declaration needs no bridge"
+    assert out.splitlines()[0] == " 0  classify  -> arp, fwd_any"
+    assert " 7  nd_answer -> (end)" in out.splitlines()
+    for table in pipeline.TABLES:
+        assert f"{table.id:>2}  {table.name:<9} -> " in out
+        assert " ".join(table.holds.split()) in " ".join(out.split())
+
+
+def test_json_names_the_declared_tables():
+    data = json.loads(flows.to_json("br0", []))
+    assert [t["name"] for t in data["tables"]] == list(pipeline.TABLE_NAMES.values())
+    assert data["tables"][pipeline.ARP]["next"] == ["learn", "fwd_any", "fwd_local", "punt",
+                                                    "nd_answer"]
+    assert data["tables"][pipeline.PUNT]["holds"] == pipeline.TABLES[pipeline.PUNT].holds

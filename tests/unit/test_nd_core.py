@@ -7,7 +7,7 @@ from ipop_ryu.core.addr import Subnets, ip_key, ip_of_key, ipv6_packed
 from ipop_ryu.core.config import parse
 from ipop_ryu.core.intents import DeleteFlows
 from ipop_ryu.core.switchmode import SwitchMode
-from ipop_ryu.core.table import ArpTable
+from ipop_ryu.core.neighbour_table import NeighbourTable
 from ipop_ryu.ofp import ryu13
 
 from .fakeswitch import FakeSwitch
@@ -42,7 +42,7 @@ def test_overlay_subnet_restricts_each_family_it_names():
 
 
 def test_the_table_pages_through_both_families():
-    table = ArpTable("A", 300)
+    table = NeighbourTable("A", 300)
     for ip in ("fd00:3::7", "10.0.3.7", "fe80::7", "10.0.3.5"):
         table.learn(ip, "02:00:00:00:00:07", "B", None, 0.0)
     assert table.ipv6_count == 2

@@ -101,6 +101,25 @@ def test_shared_key_fallback_only_for_peers_without_a_public_key():
     assert a.seal(b"{}", "B").startswith(icc.NODE_MAGIC)
 
 
+def test_is_hello_agrees_with_the_encoder_in_both_key_modes():
+    """The app's hello-first sort looks at the bytes; decode says what they were."""
+    shared = icc.Codec(KEY)
+    longest = "n" * 64                  # the per-node prefix's length follows the node id
+    there, back = b"s" * 32, b"r" * 32
+    senders = [("B", icc.Link(shared), shared),
+               ("B", icc.Link(node_codec("B", "AB"), "A"), node_codec("A", "AB")),
+               (longest, icc.Link(icc.NodeCodec(longest, {"A": (there, back)}), "A"),
+                icc.NodeCodec("A", {longest: (back, there)}))]
+    for node, sender, receiver in senders:
+        for msg_type, fields in [("hello", {"boot": "x"}), ("sync_request", {"hello": "x"}),
+                                 ("arp_reply", {"ip": "10.0.3.7", "mac": "02:00:0a:00:03:07"}),
+                                 ("sync_end", {"count": 0})]:
+            datagram = sender.encode(msg_type, node, 7, TS, **fields)
+            assert receiver.decode(datagram).type == msg_type
+            assert icc.is_hello(datagram) == (msg_type == "hello"), (node, msg_type, datagram)
+    assert not icc.is_hello(b"") and not icc.is_hello(icc.NODE_MAGIC)
+
+
 A_OF_B = node_codec("A")
 B_TO_A = node_codec("B")
 

@@ -1,3 +1,5 @@
+import pytest
+
 from ipop_ryu.core import pipeline
 from ipop_ryu.core.intents import IN_PORT, Move, Output, SetField
 
@@ -47,3 +49,71 @@ def test_one_write_puts_catch_flows_first_then_answers_then_the_rest():
     gone = pipeline.delete_learned_mac("02:00:0a:00:03:06")[0]
     batch = [catch_a, out_a, *responder, gone, catch_b, out_b]
     assert pipeline.for_one_write(batch) == [catch_a, catch_b, out_a, out_b, *responder, gone]
+
+
+def test_tables_are_declared_once_and_the_constants_follow():
+    assert [t.id for t in pipeline.TABLES] == list(range(len(pipeline.TABLES)))
+    assert pipeline.TABLE_NAMES == {t.id: t.name for t in pipeline.TABLES}
+    assert (pipeline.CLASSIFY, pipeline.ARP, pipeline.ND_ANSWER) == (0, 1, 7)
+    assert pipeline.TABLES[pipeline.FWD_LOCAL].name == "fwd_local"
+    assert all(t.holds and "\n" not in t.holds for t in pipeline.TABLES)
+
+
+def test_a_goto_or_resubmit_the_declaration_does_not_allow_is_refused():
+    from ipop_ryu.core.intents import Resubmit
+    with pytest.raises(ValueError) as wrong_goto:
+        pipeline.flow(pipeline.LEARN, 1, pipeline.cookie("learn"), {}, goto=pipeline.FLOOD)
+    assert str(wrong_goto.value) == (
+        "flow of purpose learn (cookie 0x4950000600000000) in table 2 (learn): goto_table to "
+        "table 5 (flood) refused: table 2 (learn) may go to table 3 (fwd_any), table 4 "
+        "(fwd_local)")
+    with pytest.raises(ValueError, match=r"flow of purpose flood .*table 5 \(flood\): "
+                                         r"resubmit to table 0 \(classify\) refused"):
+        pipeline.flow(pipeline.FLOOD, 0, pipeline.cookie("flood"), {},
+                      [Resubmit(pipeline.CLASSIFY)])
+    with pytest.raises(ValueError, match="goto_table to table 2 .* must go to a later table"):
+        pipeline.flow(pipeline.LEARN, 0, pipeline.cookie("default"), goto=pipeline.LEARN)
+    with pytest.raises(ValueError, match=r"no purpose of ours \(cookie 0x7\) in table 9 "
+                                         r"\(not declared\)"):
+        pipeline.flow(9, 0, 7, goto=10)
+
+
+def test_a_goto_is_accepted_exactly_where_the_declaration_allows_it():
+    tables = range(len(pipeline.TABLES) + 1)        # and one table not declared
+    for source in tables:
+        for to in tables:
+            declared = source in pipeline.TABLE_NAMES and to in pipeline.TABLES[source].next
+            try:
+                pipeline.flow(source, 0, pipeline.cookie("default"), goto=to)
+                accepted = True
+            except ValueError:
+                accepted = False
+            assert accepted == (declared and to > source), (source, to)
+
+
+def test_every_flow_of_a_realistic_site_takes_only_declared_steps():
+    """Both families, every purpose: the static pipeline of a site with local and overlay
+    ports and punt meters, responders (an IPv6 router too) and relay catch flows, and what
+    OVS learn writes. The fast-path builders bypass flow(), so each is checked here."""
+    from ipop_ryu.core.families import families
+    from ipop_ryu.core.intents import Flow, Learn
+    from ipop_ryu.core.switchmode import SwitchMode
+    from .helpers import Clock, options
+    clock = Clock()
+    core = SwitchMode(options("A", ["B"], punt_rate=50), clock=clock, wallclock=clock)
+    built = core.switch_connected({1: "h3", 2: "h5", 10: "ipop-B", 0xFFFFFFFE: "br0"})
+    arp_family, nd_family = families()
+    nd_family.learned_router("fd00::1", True)
+    for fam, ip, requester in ((arp_family, "10.0.3.104", "10.0.3.5"),
+                               (nd_family, "fd00::104", "fd00::5"),
+                               (nd_family, "fd00::1", "::")):
+        built += fam.install(ip, "02:00:00:00:01:04", 30, clock())
+        built += [fam.relay_catch(ip, requester, "02:00:00:00:00:05", 5)]
+    flows = [f for f in built if isinstance(f, Flow)]
+    learned = [Flow(a.table, a.priority, a.cookie) for f in flows for a in f.actions
+               if isinstance(a, Learn)]
+    assert {pipeline.purpose_of(f.cookie) for f in flows + learned} == set(pipeline.PURPOSES)
+    for f in flows + learned:
+        assert pipeline.check_steps(f) is f
+    steps = {(f.table, f.goto) for f in flows if f.goto is not None}
+    assert (pipeline.ARP, pipeline.ND_ANSWER) in steps and (pipeline.CLASSIFY, pipeline.ARP) in steps

@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from ipop_ryu.cli import main
-from ipop_ryu.cli.doctor import Site
+from ipop_ryu.host.site import Site
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 A = ["init", "--node-id", "A", "--peer", "B@192.0.2.2:30000", "--icc-address", "192.0.2.1"]

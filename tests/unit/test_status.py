@@ -12,7 +12,7 @@ from ipop_ryu.cli import status as cli_status
 from ipop_ryu.core import metrics, status
 from ipop_ryu.core.addr import ipv4_int
 from ipop_ryu.core.switchmode import SwitchMode
-from ipop_ryu.core.table import ArpTable
+from ipop_ryu.core.neighbour_table import NeighbourTable
 
 from .helpers import Clock, mac_of, options
 
@@ -100,7 +100,7 @@ def test_expired_entries_are_not_listed():
 
 
 # ---- no walking -------------------------------------------------------------------------------
-class NoWalk(ArpTable):
+class NoWalk(NeighbourTable):
     """The table, with every whole-table walk forbidden and the pages asked for recorded."""
     pages: list
 

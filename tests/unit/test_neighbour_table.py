@@ -1,8 +1,8 @@
-from ipop_ryu.core.table import CHANGED, NEW, REFRESHED, ArpTable
+from ipop_ryu.core.neighbour_table import CHANGED, NEW, REFRESHED, NeighbourTable
 
 
 def test_learn_refresh_change_and_expire():
-    table = ArpTable("A", timeout=10)
+    table = NeighbourTable("A", timeout=10)
     what, old, entry = table.learn("10.0.3.7", "02:00:00:00:00:07", "B", None, now=0)
     assert what == NEW and old is None and not entry.local and entry.port is None
     what, _, entry = table.learn("10.0.3.7", "02:00:00:00:00:07", "B", None, now=5)
@@ -16,13 +16,13 @@ def test_learn_refresh_change_and_expire():
 
 
 def test_local_entries_keep_their_port():
-    table = ArpTable("A", timeout=10)
+    table = NeighbourTable("A", timeout=10)
     _, _, entry = table.learn("10.0.3.3", "02:00:00:00:00:03", "A", 4, now=0)
     assert entry.local and entry.port == 4
 
 
 def test_remove_node_withdraws_only_that_site():
-    table = ArpTable("A", timeout=10)
+    table = NeighbourTable("A", timeout=10)
     table.learn("10.0.3.7", "02:00:00:00:00:07", "B", None, now=0)
     table.learn("10.0.3.9", "02:00:00:00:00:09", "C", None, now=0)
     assert [e.ip for e in table.remove_node("B")] == ["10.0.3.7"]
@@ -30,14 +30,14 @@ def test_remove_node_withdraws_only_that_site():
 
 
 def test_entries_sorted_numerically():
-    table = ArpTable("A", timeout=10)
+    table = NeighbourTable("A", timeout=10)
     for ip in ("10.0.3.104", "10.0.3.7", "10.0.3.30"):
         table.learn(ip, "02:00:00:00:00:01", "B", None, now=0)
     assert [e.ip for e in table.entries(now=0)] == ["10.0.3.7", "10.0.3.30", "10.0.3.104"]
 
 
 def test_pages_follow_address_order_across_changes():
-    table = ArpTable("A", timeout=100)
+    table = NeighbourTable("A", timeout=100)
     ips = [f"10.{a}.{b}.{c}" for a in (1, 20) for b in (0, 3) for c in (1, 2, 250)]
     for n, ip in enumerate(reversed(ips)):
         table.learn(ip, "02:00:00:00:00:01", "B", None, now=n * 0.01)
@@ -53,7 +53,7 @@ def test_pages_follow_address_order_across_changes():
 
 
 def test_counts_follow_learning_moves_and_withdrawal():
-    table = ArpTable("A", timeout=10)
+    table = NeighbourTable("A", timeout=10)
     table.learn("10.0.3.3", "02:00:00:00:00:03", "A", 1, now=0)
     table.learn("10.0.3.7", "02:00:00:00:00:07", "B", None, now=0)
     table.learn("10.0.3.8", "02:00:00:00:00:08", "B", None, now=0)
@@ -65,7 +65,7 @@ def test_counts_follow_learning_moves_and_withdrawal():
 
 
 def test_expiry_costs_what_expires_and_refreshes_do_not_pile_up():
-    table = ArpTable("A", timeout=10)
+    table = NeighbourTable("A", timeout=10)
     for n in range(2000):
         table.learn(f"10.0.{n // 250}.{n % 250}", "02:00:00:00:00:01", "B", None, now=0)
     for step in range(1, 50):                                 # every entry refreshed 49 times

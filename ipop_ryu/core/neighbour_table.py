@@ -41,10 +41,12 @@ def sort_key(ip: str) -> int:
     return value if value is not None else 0
 
 
-__all__ = ["Entry", "ArpTable", "sort_key", "ip_of_key", "NEW", "REFRESHED", "CHANGED"]
+__all__ = ["Entry", "NeighbourTable", "sort_key", "ip_of_key", "NEW", "REFRESHED", "CHANGED"]
 
 
-class ArpTable:
+class NeighbourTable:
+    """The learned neighbours of both families, aged by one timeout (option arp_timeout)."""
+
     def __init__(self, node_id: str, timeout: float):
         self.node_id = node_id
         self.timeout = timeout
