@@ -137,6 +137,8 @@ class SwitchMode:
         for port in sorted(set(self.bridge.local) - kept_local):
             out += pipeline.install_port_punt(port, rate)
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
+        for port in set(self.bridge.names) - set(old):      # back (its link up again)
+            self._repeat_no_more(pipeline.delete_learned_to_port(port))
         out += self.neighbours.drop_gone_ports(gone)
         self._update_static_sources(self._static_flows())
         return self._outgoing(out)
@@ -232,6 +234,10 @@ class SwitchMode:
                         waiting.pop(intent, None)          # (kept in order of when due)
                         waiting[intent] = now + delay
         return out
+
+    def _repeat_no_more(self, intent: DeleteFlows):
+        for waiting in self._deletes_again:
+            waiting.pop(intent, None)
 
     def _deletes_due(self, now: float) -> list:
         out = []
