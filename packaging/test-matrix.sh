@@ -5,7 +5,9 @@
 # Each combination gets its own venv, .venv-matrix/<py>-<framework>/, built from
 # requirements/<framework>.txt (kept while the requirements are older than it) plus the wheel
 # this checkout builds, installed as a user would install it (so the console script, the .pth
-# and the os-ken-without-ryu extra are what is tested). Venvs are built two at a time, the tests
+# and the os-ken-without-ryu extra are what is tested), and the bench's wheel (bench/setup.py)
+# without its dependencies: the unit tests of its feeder and targets need no matplotlib, and
+# requirements/bench.txt is not installed. Venvs are built two at a time, the tests
 # run one combination at a time. Logs: .venv-matrix/<py>-<framework>.log.
 #
 #   PYTHONS="3.12" FRAMEWORKS="os-ken" bash packaging/test-matrix.sh   # a subset
@@ -30,10 +32,11 @@ interpreter() {     # the python3.X to use, or nothing
 }
 
 start=$(date +%s)
-rm -rf "$OUT/dist"
-python3 -m pip wheel -q --no-deps -w "$OUT/dist" . >"$OUT/wheel.log" 2>&1 \
-    || { echo "test-matrix: the wheel does not build:"; tail -20 "$OUT/wheel.log"; exit 1; }
+rm -rf "$OUT/dist" build bench/build    # an earlier build's leftovers would be packed in
+python3 -m pip wheel -q --no-deps -w "$OUT/dist" . ./bench >"$OUT/wheel.log" 2>&1 \
+    || { echo "test-matrix: the wheels do not build:"; tail -20 "$OUT/wheel.log"; exit 1; }
 WHEEL=$(ls "$OUT"/dist/ipop_ryu-*.whl)
+BENCH_WHEEL=$(ls "$OUT"/dist/ipop_ryu_bench-*.whl)
 
 combos=()
 for v in $PYTHONS; do
@@ -53,7 +56,7 @@ build() {           # build (or refresh) one combination's venv; output to its l
             && "$venv/bin/python" -m pip install -q -r "$ROOT/requirements/$fw.txt" \
             && touch "$venv/.installed" || return 1
     fi
-    "$venv/bin/python" -m pip install -q --no-deps --force-reinstall "$WHEEL"
+    "$venv/bin/python" -m pip install -q --no-deps --force-reinstall "$WHEEL" "$BENCH_WHEEL"
 }
 
 pids=()

@@ -1,18 +1,14 @@
 """`ipop-ryu bench`: ipop-ryu against OVS NORMAL and Ryu simple_switch_13; `--scale`: one site
-fed N learned entries (see bench/README.md)."""
-import os
+fed N learned entries (see bench/README.md).
 
+The bench is a package of its own (bench/ipop_bench, distribution ipop-ryu-bench, with
+matplotlib): this module declares the arguments, so that `ipop-ryu bench --help` works without
+it, and enters it only when the command runs. The controller imports the bench nowhere else."""
 from . import CommandError
 
+# the bench's systems.SYSTEMS, named here for --help without the bench
 SYSTEMS = ("normal", "simple_switch_13", "ipop")
-
-
-def _list(values, cast=str):
-    """`a b`, `a,b` and `a, b` all give [a, b]."""
-    out = []
-    for value in values or ():
-        out += [cast(v) for v in str(value).replace(",", " ").split()]
-    return out
+INSTALL = "pip install ./bench (from a checkout of ipop-ryu)"
 
 
 def register(subparsers):
@@ -49,81 +45,12 @@ def register(subparsers):
     p.set_defaults(func=run)
 
 
-def run_scale(args):
-    from ipop_ryu.bench import runner, scale
-
-    kw = {}
-    if args.scale_n:
-        try:
-            ns = _list(args.scale_n, int)
-        except ValueError as exc:
-            raise CommandError(f"--scale-n takes whole numbers: {exc}")
-        if any(not 1 <= n <= 1 << 22 for n in ns):
-            raise CommandError("--scale-n: 1 to 4,194,304 entries (10.64.0.0/10)")
-        kw["ns"] = tuple(dict.fromkeys(ns))
-    if args.scale_window is not None:
-        if args.scale_window <= 0:
-            raise CommandError("--scale-window: a positive number of seconds")
-        kw["idle_window"] = args.scale_window
-    if args.out:
-        kw["out"] = os.path.abspath(args.out)
-    config = scale.ScaleConfig.smoke(**kw) if args.quick else scale.ScaleConfig(**kw)
-    problems = runner.preflight()
-    if problems:
-        raise CommandError("; ".join(problems))
-    run_dir, doc = scale.run_scale(config)
-    print(scale.console(doc))
-    print(f"\nresults: {run_dir}/scale.json, scale.md, {', '.join(doc.get('plots', []))}")
-    return 0
-
-
 def run(args):
-    from ipop_ryu.bench import report, runner
-    from ipop_ryu.bench import systems as S
-
-    if args.scale:
-        return run_scale(args)
-    if args.scale_n or args.scale_window is not None:
-        raise CommandError("--scale-n and --scale-window go with --scale")
-    kw = {}
-    if args.systems:
-        systems = _list(args.systems)
-        unknown = [s for s in systems if s not in SYSTEMS]
-        if unknown:
-            raise CommandError(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
-        kw["systems"] = tuple(dict.fromkeys(systems))
     try:
-        if args.sites:
-            kw["sites"] = tuple(sorted(set(_list(args.sites, int))))
-        if args.hosts:
-            kw["hosts"] = tuple(sorted(set(_list(args.hosts, int))))
-    except ValueError as exc:
-        raise CommandError(f"--sites/--hosts take whole numbers: {exc}")
-    if args.reps is not None:
-        if not 1 <= args.reps <= len(S.ALIAS_POOL):
-            raise CommandError(f"--reps: 1 to {len(S.ALIAS_POOL)} (each cold repetition "
-                               f"needs a fresh address from 10.0.3.{S.ALIAS_POOL.start}-"
-                               f"{S.ALIAS_POOL.stop - 1})")
-        kw["reps"] = args.reps
-    if args.out:
-        kw["out"] = os.path.abspath(args.out)
-    config = runner.Config.quick_config(**kw) if args.quick else runner.Config(**kw)
-    config.publish = not args.quick and not args.out and not args.no_publish
-    for n in config.sites:
-        if n < 2:
-            raise CommandError("--sites: at least 2")
-    try:
-        for n in config.sites:
-            S.spec("ipop", n, config.main_hosts)
-        for h in config.hosts:
-            S.spec("ipop", config.main_sites, h)
-    except ValueError as exc:
-        raise CommandError(f"scale grid: {exc}")
-    problems = runner.preflight()
-    if problems:
-        raise CommandError("; ".join(problems))
-    run_dir, doc = runner.run_bench(config)
-    print(report.console(doc))
-    print(f"\nresults: {run_dir}/results.json, results.md, "
-          f"{', '.join(doc.get('plots', []))}")
-    return 0
+        from ipop_bench import command
+        return command.run(args)
+    except ModuleNotFoundError as exc:    # the bench, or its matplotlib (checked before a run)
+        if exc.name not in ("ipop_bench", "matplotlib"):
+            raise
+        raise CommandError(f"bench: {exc.name} is not installed; the bench is a package of "
+                           f"its own: {INSTALL}")

@@ -1,5 +1,4 @@
 """`ipop-ryu bridge setup|teardown`: the by-hand OVS steps as one ovs-vsctl transaction."""
-import ipaddress
 import os
 import re
 import shlex
@@ -11,27 +10,23 @@ from ..host.ovsctl import (DEFAULT_RUNDIR, IFNAMSIZ, INACTIVITY_PROBE_MS, LISTEN
                            ensure_ovs_running, first_line, run, switch_address_for,
                            unknown_bridge)
 from . import CommandError
-from .bridge_wg import (WG_INTERFACE, interface_exists, kernel_or_userspace, mtu_hint, plan,
+from ..host.peers import FORMS, parse_peer as parse_peer_arg
+from ..overlay import vxlan
+from ..overlay.wireguard import wg_mtu
+from .bridge_overlay import (KERNEL, OVS_UNDERLAY, PEER_PREFIX, UNDERLAY_BRIDGE, Tunnel, addresses_of,
+                             bridge_datapath, check_ofports, choose, gateway_routes,
+                             kernel_commands, link_mtu, links_named, mtu_line,
+                             ovs_module_loaded, overlay_mtu, port_name, route_to,
+                             stale_device_commands, underlay_clauses, underlay_moves)
+from .bridge_wg import (WG_INTERFACE, interface_exists, kernel_or_userspace, plan,
                         removal_commands)
-
-PEER_PREFIX = "ipop-"
-
 
 # --- pure: validation and the ovs-vsctl command lines --------------------------------------
 
 def parse_peer(text):
-    """'NAME=REMOTE_IP' -> (port name ipop-NAME, remote ip)."""
-    name, sep, ip = text.partition("=")
-    if not sep or not name:
-        raise CommandError(f"bad --peer {text!r}: expected NAME=REMOTE_IP, e.g. B=192.0.2.2")
-    try:
-        ip = str(ipaddress.ip_address(ip))
-    except ValueError:
-        raise CommandError(f"bad --peer {text!r}: {ip!r} is not an IP address") from None
-    if len(PEER_PREFIX + name) > IFNAMSIZ:
-        raise CommandError(f"bad --peer {text!r}: port name {PEER_PREFIX}{name} is longer "
-                           f"than {IFNAMSIZ} characters")
-    return check_name("peer", PEER_PREFIX + name), ip
+    """--peer in the one spelling every command takes -> (port name ipop-NAME, address)."""
+    peer = parse_peer_arg(text)
+    return port_name(peer.name), peer.host
 
 
 def check_controller(target):
@@ -68,27 +63,36 @@ def check_ms(option, text, minimum, zero_ok=False):
     return int(text)
 
 
-def setup_argv(bridge, controller, ports=(), peers=(), tunnel="vxlan", key=None,
-               datapath_type=None, stale_peers=(), max_backoff=MAX_BACKOFF_MS,
-               inactivity_probe=INACTIVITY_PROBE_MS):
+def setup_argv(bridge, controller, ports=(), tunnels=(), tunnel="vxlan", datapath_type=None,
+               stale_peers=(), max_backoff=MAX_BACKOFF_MS,
+               inactivity_probe=INACTIVITY_PROBE_MS, mtu=None, underlay=None):
     """One ovs-vsctl transaction that brings `bridge` to the requested state.
 
-    peers: (port name, remote ip) pairs. Each clause is idempotent (--may-exist, `set`), and a
-    tunnel's whole options map is replaced so that a dropped --key does not linger.
-    stale_peers: `ipop-*` ports on the bridge for peers no longer given; they are removed, so
-    the bridge's peers are exactly the --peer list (other ports are left alone).
+    tunnels: (port name, remote ip, vni); tunnel: vxlan or geneve (OVS's tunnel ports), or
+    system (kernel VXLAN devices made before, added as they are). Each clause is idempotent
+    (--may-exist, `set`), and a port's whole options map is replaced so nothing lingers.
+    stale_peers: `ipop-*` ports on the bridge for peers no longer given (and not asked for as
+    --port); they are removed, so the bridge's peers are exactly the --peer list.
+    mtu: the overlay's, requested for the local ports; underlay: IFACE for br-phy.
     """
     settings = ["protocols=OpenFlow13", "fail-mode=secure", "other-config:disable-in-band=true"]
     if datapath_type:
         settings.append(f"datapath_type={datapath_type}")
-    argv = ["ovs-vsctl", f"--timeout={VSCTL_TIMEOUT}",
-            "--", "--may-exist", "add-br", bridge, "--", "set", "bridge", bridge, *settings]
+    argv = ["ovs-vsctl", f"--timeout={VSCTL_TIMEOUT}"]
+    if underlay:
+        argv += underlay_clauses(underlay[0], underlay[1])
+    argv += ["--", "--may-exist", "add-br", bridge, "--", "set", "bridge", bridge, *settings]
     for port in ports:
         argv += ["--", "--may-exist", "add-port", bridge, port]
+        if mtu:
+            argv += ["--", "set", "interface", port, f"mtu_request={mtu}"]
     for port in stale_peers:
         argv += ["--", "--if-exists", "del-port", bridge, port]
-    for port, remote_ip in peers:
-        options = {"remote_ip": remote_ip, **({"key": str(key)} if key is not None else {})}
+    for port, remote_ip, vni in tunnels:
+        if tunnel == "system":
+            options = {}
+        else:
+            options = {"remote_ip": remote_ip, "key": str(vni)}
         mapping = ",".join(f'{k}="{v}"' for k, v in options.items())  # IPv6 needs the quotes
         argv += ["--", "--may-exist", "add-port", bridge, port,
                  "--", "set", "interface", port, f"type={tunnel}", f"options={{{mapping}}}"]
@@ -99,12 +103,12 @@ def teardown_argv(bridge):
     return ["ovs-vsctl", f"--timeout={VSCTL_TIMEOUT}", "del-br", bridge]
 
 
-def stale_peer_ports(bridge, peers):
-    """`ipop-*` ports on an existing bridge that the new peer list leaves out."""
+def stale_peer_ports(bridge, wanted):
+    """`ipop-*` ports on an existing bridge that are not in `wanted` (the peers' ports and the
+    --port interfaces: a port asked for is never removed)."""
     proc = run(["ovs-vsctl", "--timeout=5", "list-ports", bridge], timeout=10)
     if proc.returncode != 0:        # no such bridge yet: nothing to remove
         return []
-    wanted = {name for name, _ in peers}
     return [p for p in proc.stdout.split() if p.startswith(PEER_PREFIX) and p not in wanted]
 
 
@@ -124,6 +128,7 @@ def cmd_setup(args):
     if encrypted is not None:
         peers = encrypted.tunnel_peers
     key = check_key(args.key)
+    underlay = check_name("--underlay", args.underlay) if args.underlay else None
     max_backoff = check_ms("--max-backoff", args.max_backoff, MIN_BACKOFF_MS)
     inactivity_probe = check_ms("--inactivity-probe", args.inactivity_probe, MIN_PROBE_MS,
                                 zero_ok=True)
@@ -132,42 +137,82 @@ def cmd_setup(args):
     if duplicates:
         raise CommandError(f"port names given twice (or equal to the bridge): "
                            f"{', '.join(duplicates)}")
-    missing = _missing_interfaces(ports)
+    missing = _missing_interfaces(ports + ([underlay] if underlay else []))
     if missing:
         raise CommandError(f"no such network interface: {', '.join(missing)} "
                            "(see `ip link show`); nothing changed")
+    bridges = _bridges_if_running() if args.dry_run else ensure_ovs_running()
+    exists = bridge in bridges
+    datapath = args.datapath_type or (exists and bridge_datapath(bridge)) or "system"
+    if datapath == "system" and not ovs_module_loaded():
+        raise CommandError("the OVS kernel module is not loaded (no /sys/module/openvswitch), "
+                           "so the system datapath cannot make the bridge: use "
+                           "--datapath-type netdev (userspace), or modprobe openvswitch; "
+                           "nothing changed")
+    method = choose(datapath, args.tunnel,
+                    datapath == "netdev" and not underlay and vxlan.kernel_has_vxlan(),
+                    underlay, len(peers), key) if peers else None
+    tunnels = _tunnels(peers, key, encrypted, underlay)
+    if method == KERNEL and len({t.vni for t in tunnels}) < len(tunnels):
+        raise CommandError("two peers' derived VNIs are equal: give them apart with one "
+                           "bridge setup per peer and --key")
+    mtu = overlay_mtu(tunnels, args.tunnel)
+    stale = stale_peer_ports(bridge, set(names)) if exists else []
+    links = links_named([t.port for t in tunnels] + stale) if method == KERNEL or stale else {}
+    before = _wireguard_commands(encrypted, args.dry_run) if encrypted else []
+    if method == KERNEL:
+        before += kernel_commands(tunnels, links, mtu)
+    after = underlay_moves(underlay, addresses_of(underlay), gateway_routes(underlay)) \
+        if method == OVS_UNDERLAY else []
+    after += stale_device_commands(stale, links)
+    argv = setup_argv(bridge, controller, ports, [(t.port, t.remote, t.vni) for t in tunnels],
+                      "system" if method == KERNEL else args.tunnel, args.datapath_type,
+                      stale, max_backoff, inactivity_probe, mtu,
+                      (underlay, link_mtu(underlay)) if method == OVS_UNDERLAY else None)
     if args.dry_run:
-        try:        # show the stale peers too when OVS can be asked; never required
-            stale = stale_peer_ports(bridge, peers)
-        except CommandError:
-            stale = []
-    else:
-        stale = stale_peer_ports(bridge, peers) if bridge in ensure_ovs_running() else []
-    argv = setup_argv(bridge, controller, ports, peers, args.tunnel, key, args.datapath_type,
-                      stale, max_backoff, inactivity_probe)
-    wg_commands = _wireguard_commands(encrypted, args.dry_run) if encrypted else []
-    if args.dry_run:
-        for command in wg_commands + [argv]:
+        for command in before + [argv] + after:
             print(shlex.join(command))
         return 0
-    for command in wg_commands:     # the tunnels' addresses must route before OVS uses them
-        proc = run(command)
-        if proc.returncode != 0:
-            raise CommandError(f"{encrypted.ifname} not set up ({shlex.join(command[:4])}"
-                               f"...): {first_line(proc)}")
+    _run_all(before, encrypted.ifname if encrypted else "tunnels")
     if encrypted:
         print(f"{encrypted.ifname}: {encrypted.address} listening on "
-              f"{encrypted.listen_port}, peers {', '.join(n for n, _ in peers) or '(none)'}")
-        print(mtu_hint(encrypted))
+              f"{encrypted.listen_port}, MTU {wg_mtu()}, peers {', '.join(n for n, _ in peers) or '(none)'}")
     proc = run(argv)
     if proc.returncode != 0:
         raise CommandError(f"bridge {bridge} not set up: {first_line(proc)}")
+    _run_all(after, f"bridge {bridge}")
+    check_ofports(bridge, names, datapath)
     print(f"{bridge}: ports {', '.join(names) or '(none)'}; controller {controller}"
+          + (f"; peers by {method}" if method else "")
           + (f"; removed peers no longer listed: {', '.join(stale)}" if stale else ""))
+    if mtu:
+        print(mtu_line(mtu, tunnels, args.tunnel, encrypted is not None))
     dial = switch_address_for(controller)
     if dial:
         print(f"{bridge} waits for its controller to dial it: [ipop] switch_address = {dial}")
     return 0
+
+
+def _run_all(commands, what):
+    for command in commands:
+        proc = run(command)
+        if proc.returncode != 0:
+            raise CommandError(f"{what} not set up ({shlex.join(command[:5])}...): "
+                               f"{first_line(proc)}")
+
+
+def _tunnels(peers, key, encrypted, underlay):
+    """Each peer's Tunnel: this site's end, its VNI, the underlay's MTU on the way."""
+    tunnels = []
+    for port, remote in peers:
+        if encrypted:       # inside WireGuard: from this site's tunnel address
+            local, underlay_mtu = encrypted.address, wg_mtu()
+        else:
+            local, dev = route_to(remote, port)
+            underlay_mtu = link_mtu(underlay or dev)
+        vni = key if key is not None else vxlan.pair_vni(local, remote)
+        tunnels.append(Tunnel(port, remote, local, vni, underlay_mtu=underlay_mtu))
+    return tunnels
 
 
 def _encrypted(args, peers):
@@ -206,19 +251,36 @@ def cmd_teardown(args):
     if args.encrypt:
         wg_commands = removal_commands(check_name("--wg-interface", args.wg_interface))
     if args.dry_run:
-        for command in [argv] + wg_commands:
+        devices = _owned_devices(bridge) if bridge in _bridges_if_running() else []
+        for command in [argv] + devices + wg_commands:
             print(shlex.join(command))
         return 0
     bridges = ensure_ovs_running()
     if bridge not in bridges:
         raise unknown_bridge(bridge, bridges)
+    devices = _owned_devices(bridge)
     proc = run(argv)
     if proc.returncode != 0:
         raise CommandError(f"bridge {bridge} not removed: {first_line(proc)}")
-    print(f"{bridge}: removed")
+    _run_all(devices, f"bridge {bridge}'s tunnel devices")
+    print(f"{bridge}: removed" + (f" (and the VXLAN devices {', '.join(c[-1] for c in devices)})"
+                                  if devices else ""))
     if args.encrypt:
         _remove_wireguard(args.wg_interface, wg_commands)
     return 0
+
+
+def _owned_devices(bridge):
+    """`ip link del` of the bridge's peer devices that bridge setup made."""
+    peers = stale_peer_ports(bridge, set())
+    return stale_device_commands(peers, links_named(peers))
+
+
+def _bridges_if_running():
+    try:        # --dry-run reads what OVS has when it can be asked; never required
+        return ensure_ovs_running()
+    except CommandError:
+        return []
 
 
 def _remove_wireguard(ifname, commands, timeout=5.0):
@@ -253,14 +315,24 @@ def register(subparsers):
                             f"defaulting to {DEFAULT_RUNDIR})")
     setup.add_argument("--port", action="append", default=[], metavar="IFACE",
                        help="local interface to attach (repeatable)")
-    setup.add_argument("--peer", action="append", default=[], metavar="NAME=REMOTE_IP",
-                       help="tunnel port ipop-NAME to REMOTE_IP (repeatable); ipop-* ports "
-                            "of peers not listed are removed")
+    setup.add_argument("--peer", action="append", default=[], metavar="NAME=HOST[:PORT]",
+                       help=f"a tunnel ipop-NAME to the peer's underlay address HOST "
+                            f"(repeatable; {FORMS}, as init takes it; PORT, its ICC port, is "
+                            "not used here); ipop-* ports of peers not listed (and not given "
+                            "as --port) are removed")
     setup.add_argument("--tunnel", choices=("vxlan", "geneve"), default="vxlan",
                        help="tunnel port type (default: vxlan)")
-    setup.add_argument("--key", metavar="VNI", help="tunnel key (VNI) of every peer")
+    setup.add_argument("--key", metavar="VNI",
+                       help="tunnel key (VNI) of every peer (default: each peer its own, "
+                            "derived from the two underlay addresses alike at both ends)")
     setup.add_argument("--datapath-type", choices=("system", "netdev"),
-                       help="OVS datapath: system (kernel) or netdev (userspace)")
+                       help="OVS datapath: system (the OVS kernel module; default for a new "
+                            "bridge) or netdev (userspace: tunnels by kernel VXLAN devices "
+                            "ipop-NAME, or by OVS with --underlay)")
+    setup.add_argument("--underlay", metavar="IFACE",
+                       help="with --datapath-type netdev: OVS's own tunnel ports, IFACE on "
+                            f"OVS bridge {UNDERLAY_BRIDGE} and its addresses moved there "
+                            "(for a kernel without VXLAN devices)")
     setup.add_argument("--max-backoff", default=str(MAX_BACKOFF_MS), metavar="MS",
                        help="longest wait between reconnects to a lost controller, at least "
                             f"{MIN_BACKOFF_MS} (default: {MAX_BACKOFF_MS}; OVS's own is 8000)")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import List, Tuple
 
 from ..core.config import ConfigError
-from ..overlay.wireguard import (PORT, UAPI_DIR, USERSPACE_ENV, WgPeer, inner_mtu,
-                                 host_route, kernel_has_wireguard, set_argv, wg_mtu)
+from ..overlay.wireguard import (PORT, UAPI_DIR, USERSPACE_ENV, WgPeer, host_route,
+                                 kernel_has_wireguard, set_argv, wg_mtu)
 from ..host import CommandError
 from ..host.site import Site
 
@@ -99,9 +99,3 @@ def kernel_or_userspace() -> bool:
         return False
     raise CommandError("no kernel WireGuard and no wireguard-go: apt install wireguard-go "
                        "wireguard-tools")
-
-
-def mtu_hint(site: EncryptedSite) -> str:
-    return (f"{site.ifname}: MTU {wg_mtu()}; set the container ports' MTU to "
-            f"{inner_mtu(family=site.family)} (1500 underlay, less WireGuard and VXLAN), or "
-            f"larger frames are dropped at the tunnel")

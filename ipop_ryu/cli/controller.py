@@ -55,21 +55,12 @@ def app_names(args):
     return apps
 
 
-def green_everything_but_threads():
-    """What ryu-manager and osken-manager do first: eventlet's green socket, select, time...
-    (not threading, patched once the options are read, in framework.run_apps). It must be its
-    own call: eventlet patches only the modules named True when any is."""
-    import warnings
-    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
-    import eventlet
-    eventlet.monkey_patch(thread=False)
-
-
 def run(args):
     conf_args = framework_args(args)
     apps = app_names(args)
     if not args.version:
-        green_everything_but_threads()
+        from ipop_ryu.compat import green
+        green.patch_everything()        # before the framework's imports make their locks
     try:
         from ipop_ryu.compat import framework
     except ImportError as exc:

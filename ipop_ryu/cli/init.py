@@ -19,7 +19,9 @@ import secrets
 import tempfile
 
 from ipop_ryu.cli import CommandError
-from ipop_ryu.host.ovsctl import default_controller, switch_address_for
+from ipop_ryu.host.ovsctl import RUNDIR_HINT, default_controller, elsewhere, rundir, \
+    switch_address_for
+from ipop_ryu.host.peers import FORMS, parse_peer
 from ipop_ryu.core.config import ConfigError, parse, read_key, read_peers_file
 from ipop_ryu.core.keys import generate_private_key, public_key_of
 
@@ -35,7 +37,8 @@ FLAGS = {"node_id": "--node-id", "peers": "--peer", "icc_address": "--icc-addres
 def site_options(args, key_path, peers_path=None):
     """[ipop] of the new site, as the strings the file will hold (peers_path: node keys)."""
     keys = {"private_key_file": key_path, "peers_file": peers_path} if peers_path else \
-        {"peers": ",".join(args.peer), "icc_key_file": key_path}
+        {"peers": ",".join(parse_peer(p).icc(args.icc_port) for p in args.peer),
+         "icc_key_file": key_path}
     options = {"node_id": args.node_id, "icc": "true", "icc_address": args.icc_address,
                "icc_port": args.icc_port, "overlay_ports": args.overlay_ports, **keys}
     if args.overlay_subnet:
@@ -125,6 +128,11 @@ def _print_service(args, conf_path):
 
 def run(args):
     if args.switch_address is None:     # as `ipop-ryu bridge setup BRIDGE` sets it up
+        other = elsewhere()
+        if other:
+            raise CommandError(f"Open vSwitch runs here in {other}, not {rundir()} (the "
+                               f"bridge's listener goes there): {RUNDIR_HINT.format(other)}, "
+                               "or give --switch-address; nothing was written")
         args.switch_address = switch_address_for(default_controller(args.bridge))
     directory = os.path.abspath(args.dir)
     if args.node_keys:
@@ -140,9 +148,7 @@ def run(args):
     options = _check(args, key, key_path)
     _write_site(directory, [(conf_path, render(args, options).encode(), 0o644),
                             (key_path, key, 0o600)])
-    hosts = [peer.partition("@")[2].rpartition(":")[0].strip("[]") for peer in args.peer]
-    names = [peer.partition("@")[0] for peer in args.peer]
-    bridge_peers = "".join(f" --peer {n}={h}" for n, h in zip(names, hosts))
+    bridge_peers = "".join(f" --peer {p.name}={p.host}" for p in map(parse_peer, args.peer))
     print(f"wrote {conf_path}\nwrote {key_path} (0600)"
           + ("" if args.key else "; copy it to every other site and init them with --key"))
     print("next:")
@@ -225,8 +231,9 @@ def register(sub):
                                         "(--node-keys: DIR/NODE.key and DIR/peers.conf).")
     parser.add_argument("--node-id", required=True, metavar="NAME",
                         help="this site's controller name, unique in the overlay")
-    parser.add_argument("--peer", action="append", default=[], metavar="NAME@HOST:PORT",
-                        help="another site's controller (repeatable)")
+    parser.add_argument("--peer", action="append", default=[], metavar="NAME=HOST[:PORT]",
+                        help=f"another site's controller (repeatable): {FORMS}, as bridge "
+                             "setup takes it; PORT defaults to --icc-port")
     parser.add_argument("--node-keys", action="store_true",
                         help="per-node keys: write NODE.key (a new private key, WireGuard "
                              "format) and peers.conf instead of a shared icc.key")

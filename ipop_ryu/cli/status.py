@@ -99,7 +99,9 @@ def render_peers(rows):
         ("SENT", "sent"), ("RECEIVED", "received"), ("ENTRIES", "entries"),
         ("KEY", lambda r: r.get("key")),
         ("ALLOWED", lambda r: None if "allowed_ips" not in r else
-         "any" if r["allowed_ips"] is None else ", ".join(r["allowed_ips"]))])
+         "any" if r["allowed_ips"] is None else ", ".join(r["allowed_ips"])),
+        ("REFUSED LATELY", lambda r: ", ".join(f"{c['address']} x{c['count']}"
+                                               for c in r.get("claims_refused") or ()) or None)])
 
 
 def _counts(values):

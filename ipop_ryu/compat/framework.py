@@ -56,6 +56,16 @@ Response = _wsgi.Response
 route = _wsgi.route
 start_wsgi_service = getattr(_wsgi, "start_service", None)  # Ryu's; ours starts itself
 
+DISPLAY_NAME = {"ryu": "Ryu", "os_ken": "os-ken"}[NAME]
+
+
+def running():
+    """The framework and hub in use, as the controller's first log line says it."""
+    hub_type = getattr(hub, "HUB_TYPE", "eventlet")
+    hub_version = getattr(sys.modules.get(hub_type), "__version__", None)
+    return f"{DISPLAY_NAME} {VERSION}, " + " ".join(filter(None, (hub_type, hub_version, "hub")))
+
+
 # the framework's manager command, if it has one (os-ken 4 has none)
 MANAGER = {"ryu": "ryu-manager", "os_ken": "osken-manager"}[NAME]
 HAS_MANAGER = _installed(f"{NAME}.cmd.manager")
@@ -74,7 +84,8 @@ def run_apps(app_lists, args, prog="ipop-ryu controller"):
     cfg.CONF(args=args, prog=prog, project=NAME, version=f"{prog} ({NAME} {VERSION})",
              default_config_files=[])
     log.init_log()
-    hub.patch(thread=True)
+    logging.getLogger("ipop_ryu").info("%s on %s", prog, running())
+    hub.patch(thread=True)              # (done already by `ipop-ryu controller`'s green.py)
     if start_wsgi_service is None:      # os-ken: our WSGIApplication starts itself
         AppManager.run_apps(app_lists)
         return

@@ -7,7 +7,8 @@ import importlib
 import importlib.util
 import os
 import sys
-import warnings
+
+from ipop_ryu.compat import green
 
 FRAMEWORKS = ("ryu", "os_ken")
 ENV = "IPOP_RYU_FRAMEWORK"
@@ -56,8 +57,7 @@ else:
     os.environ.setdefault("OSKEN_HUB_TYPE", "eventlet")
 
 
-# eventlet's import-time notice, many lines on stderr, says nothing an operator can act on
-warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+green.silence_deprecation_notice()     # before the hub imports eventlet (see green.py)
 
 
 def _import(path):

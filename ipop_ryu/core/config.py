@@ -12,7 +12,7 @@ from .addr import Subnets
 from .icc import is_node_id
 from .keys import decode_key, pair_keys, public_key_of
 
-# name -> (default as written in a config file, help); the contract of the README
+# name -> (default as written in a config file, help); docs/reference/options.md is made from it
 OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "node_id": (None, "this controller's name, unique in the overlay (required)"),
     "icc": ("true", "inter-controller communication on/off; off = one-site switch with local "

@@ -17,7 +17,7 @@ from .icc import (REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Link, Message, NodeC
                   bindings_batches, encode_payload)
 from .intents import IccSend
 from .keys import decode_key, pair_keys
-from .peers import Peers, PeerState
+from .peers import Peers, PeerState, RecentRefusals
 from .timers import Budget, Every
 
 LOG = logging.getLogger("ipop_ryu")
@@ -66,6 +66,7 @@ class Membership:
         self._sync_started: Dict[str, float] = {}  # peer -> when our last sync to it began
         self._seq = int(wallclock() * 1e6)        # increases across restarts (see Peers)
         self._drop_logged: Dict[str, float] = {}
+        self.refusals = RecentRefusals()          # claims refused by allowed_ips, lately
         self.arrived: List[str] = []              # peers up or restarted, for the caller
         now = clock()
         self.graceful = GracefulRestart(
@@ -127,6 +128,7 @@ class Membership:
             return True
         self.stats["icc_not_allowed"] += 1
         now = self.clock()
+        self.refusals.add(node, ip, now)
         if now - self._drop_logged.get("not_allowed", -DROP_LOG_INTERVAL) >= DROP_LOG_INTERVAL:
             self._drop_logged["not_allowed"] = now
             LOG.warning("%s claimed %s, outside its allowed_ips: ignored; %d such claims so "
@@ -188,6 +190,8 @@ class Membership:
             self.graceful.waiting_for.discard(name)
         for name in change["changed"]:
             old[name].peer = new[name]
+        for name in change["removed"] + change["changed"]:
+            self.refusals.forget(name)
         for name in change["added"]:
             old[name] = PeerState(new[name])
         if options.icc and (keys_changed or any(change.values())):

@@ -1,10 +1,14 @@
-"""Peer liveness: who was heard from, when, and whether it restarted since."""
+"""Peer liveness: who was heard from, when, and whether it restarted since; and the claims
+refused lately by a peer's allowed_ips."""
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from .config import Peer
 
 REPLAY_WINDOW = 1024    # sequence numbers remembered below the highest seen (reordering room)
+REFUSALS_KEPT = 64      # (peer, address) pairs of refused claims remembered, for `doctor`
+REFUSALS_WINDOW = 300.0  # s: a pair refused no more for this long is forgotten
 
 
 @dataclass
@@ -72,3 +76,47 @@ class Peers:
         for state in gone:
             state.up, state.since = False, now
         return gone
+
+
+@dataclass
+class Refusal:
+    """Claims of one address by one peer refused by its allowed_ips since `first`."""
+    peer: str
+    address: str
+    count: int
+    first: float
+    last: float
+
+
+class RecentRefusals:
+    """The (peer, address) pairs refused lately, the least recently refused first: at most
+    `kept` of them (a peer claiming a whole range costs no more), each forgotten once refused
+    no more for `window` seconds. What `doctor` names; the counter keeps the total."""
+
+    def __init__(self, kept: int = REFUSALS_KEPT, window: float = REFUSALS_WINDOW):
+        self.kept, self.window = kept, window
+        self._pairs: "OrderedDict[Tuple[str, str], Refusal]" = OrderedDict()
+
+    def add(self, peer: str, address: str, now: float):
+        refusal = self._pairs.pop((peer, address), None)
+        if refusal is None or now - refusal.last > self.window:
+            refusal = Refusal(peer, address, 0, now, now)
+        refusal.count += 1
+        refusal.last = now
+        self._pairs[(peer, address)] = refusal
+        while len(self._pairs) > self.kept:
+            self._pairs.popitem(last=False)
+
+    def recent(self, now: float, peer: Optional[str] = None) -> List[Refusal]:
+        """The pairs refused within the window (of one peer, if given), oldest first."""
+        while self._pairs:           # ordered by last refusal: the aged ones are in front
+            key, oldest = next(iter(self._pairs.items()))
+            if now - oldest.last <= self.window:
+                break
+            del self._pairs[key]
+        return [r for r in self._pairs.values() if peer is None or r.peer == peer]
+
+    def forget(self, peer: str):
+        """A peer removed, or its allowed_ips changed: what it was refused no longer holds."""
+        for key in [k for k in self._pairs if k[0] == peer]:
+            del self._pairs[key]

@@ -93,7 +93,14 @@ def peers(core) -> list:
         "key": "pair" if state.name in keyed else "shared",    # per-node keys, or the shared one
         "allowed_ips": None if state.peer.allowed_ips is None else
         [str(net) for net in state.peer.allowed_ips.networks],
+        "claims_refused": [_refusal(r, now) for r in core.refusals.recent(now, state.name)],
     } for state in core.peers]
+
+
+def _refusal(refusal, now: float) -> dict:
+    """A claim its allowed_ips refused lately: how often, since when, last when."""
+    return {"address": refusal.address, "count": refusal.count,
+            "first_ago": round(now - refusal.first, 1), "last_ago": round(now - refusal.last, 1)}
 
 
 def responder_count(core, family: str = "arp") -> int:

@@ -70,6 +70,7 @@ class SwitchMode:
     codec = property(lambda self: self.members.codec)
     boot = property(lambda self: self.members.boot)
     graceful = property(lambda self: self.members.graceful)
+    refusals = property(lambda self: self.members.refusals)
     ports = property(lambda self: self.bridge.names)
 
     def proxied(self, entry: Entry) -> bool:

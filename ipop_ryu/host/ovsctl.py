@@ -12,6 +12,7 @@ IFNAMSIZ = 15  # longest Linux interface name; OVS port and bridge names are int
 VSCTL_TIMEOUT = 20  # seconds: ovs-vsctl waits for ovs-vswitchd to apply the change
 START_HINT = ("start it with `systemctl start openvswitch-switch` "
               "(or `/usr/share/openvswitch/scripts/ovs-ctl start`)")
+RUNDIR_HINT = "export OVS_RUNDIR={} (where this host's Open vSwitch runs)"
 # How the bridge and its controller find each other. By default OVS listens on a Unix socket
 # in its run directory (a passive target) and the controller dials it ([ipop] switch_address):
 # a restarted controller has its bridge as soon as it runs, with no reconnect backoff, and
@@ -38,8 +39,7 @@ def check_name(kind, name):
 
 def default_controller(bridge):
     """punix:<OVS run directory>/BRIDGE.ipop: a listener the controller dials."""
-    rundir = os.environ.get("OVS_RUNDIR", DEFAULT_RUNDIR)
-    return f"punix:{os.path.join(rundir, bridge + LISTENER_SUFFIX)}"
+    return f"punix:{os.path.join(rundir(), bridge + LISTENER_SUFFIX)}"
 
 
 def switch_address_for(target):
@@ -90,6 +90,60 @@ def _vswitchd_alive(pidfile):
     return True
 
 
+def rundir():
+    return os.environ.get("OVS_RUNDIR", DEFAULT_RUNDIR)
+
+
+def running_rundirs(proc_root="/proc"):
+    """Run directories of the ovsdb-server/ovs-vswitchd processes in this network namespace
+    (from their --pidfile/--unixctl/--remote=punix: paths or their OVS_RUNDIR)."""
+    try:
+        here = os.readlink(os.path.join(proc_root, "self", "ns", "net"))
+    except OSError:
+        here = None
+    found = set()
+    for pid in filter(str.isdigit, os.listdir(proc_root)):
+        base = os.path.join(proc_root, pid)
+        try:
+            with open(os.path.join(base, "cmdline"), "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+            if not argv or os.path.basename(argv[0]) not in ("ovsdb-server", "ovs-vswitchd"):
+                continue
+            if here and os.readlink(os.path.join(base, "ns", "net")) != here:
+                continue
+            with open(os.path.join(base, "environ"), "rb") as f:
+                env = dict(e.decode(errors="replace").partition("=")[::2]
+                           for e in f.read().split(b"\0") if b"=" in e)
+        except OSError:
+            continue
+        found.update(_rundirs_of(argv[1:], env))
+    return sorted(found)
+
+
+def _rundirs_of(args, env):
+    for arg in args:
+        for flag in ("--pidfile=", "--unixctl=", "--remote=punix:"):
+            if arg.startswith(flag) and os.path.isabs(arg[len(flag):]):
+                yield os.path.dirname(arg[len(flag):])
+                return
+    if env.get("OVS_RUNDIR"):
+        yield env["OVS_RUNDIR"]
+    elif any(a.startswith("--pidfile") for a in args):
+        yield DEFAULT_RUNDIR
+
+
+def elsewhere():
+    """The run directory of an Open vSwitch running here that OVS_RUNDIR does not name."""
+    dirs = [d for d in running_rundirs() if os.path.realpath(d) != os.path.realpath(rundir())]
+    return dirs[0] if len(dirs) == 1 else None
+
+
+def start_hint():
+    other = elsewhere()
+    return RUNDIR_HINT.format(other) if other else \
+        f"{START_HINT}; or, if it runs with its own run directory, export OVS_RUNDIR=DIR"
+
+
 def ensure_ovs_running():
     """Bridge names in the database; CommandError unless ovsdb-server and ovs-vswitchd run.
 
@@ -98,13 +152,13 @@ def ensure_ovs_running():
     proc = run(["ovs-vsctl", "--timeout=5", "list-br"], timeout=10)
     if proc.returncode != 0:
         reason = first_line(proc).removeprefix("ovs-vsctl: ")
-        raise CommandError(f"Open vSwitch is not running ({reason}); {START_HINT}")
+        raise CommandError(f"Open vSwitch is not running in {rundir()} ({reason}); "
+                           f"{start_hint()}")
     # ovs-vsctl, ovs-appctl and the daemons all find each other through OVS_RUNDIR
-    pidfile = os.path.join(os.environ.get("OVS_RUNDIR", "/var/run/openvswitch"),
-                           "ovs-vswitchd.pid")
+    pidfile = os.path.join(rundir(), "ovs-vswitchd.pid")
     if not _vswitchd_alive(pidfile):
         raise CommandError(f"ovs-vswitchd is not running (its database is up, but no live "
-                           f"process in {pidfile}); {START_HINT}")
+                           f"process in {pidfile}); {start_hint()}")
     return proc.stdout.split()
 
 

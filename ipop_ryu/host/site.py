@@ -57,5 +57,17 @@ class Site:
         return f"tcp:{_url_host(host)}:{self.ofp_port}"
 
 
+def is_site_file(path):
+    """A site's file has an [ipop] section naming its node_id; peers.conf (a section per
+    node) and other *.conf beside it do not."""
+    parser = configparser.RawConfigParser()
+    try:
+        with open(path) as f:
+            parser.read_file(f)
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        return False
+    return parser.has_option("ipop", "node_id")
+
+
 def _url_host(host):
     return f"[{host}]" if ":" in host else host

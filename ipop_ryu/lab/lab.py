@@ -25,6 +25,8 @@ from typing import Optional
 from ..host.ovsctl import controller_clauses
 from ..core.keys import generate_private_key, public_key_of
 from ..core.membership import link_from_files
+from ..overlay.vxlan import overlay_mtu
+from ..overlay.wireguard import inner_mtu
 from . import netns
 from .ovs import DAEMONS, OvsInstance, dialed_by_controller
 from . import wireguard
@@ -37,8 +39,8 @@ OF_PORT = 6653
 CONTROLLER_TARGET = f"tcp:127.0.0.1:{OF_PORT}"   # OVS dials the controller (simple_switch_13)
 LISTENER = "{bridge}.ipop"      # ipop: OVS listens here (in the site's rundir), the app dials
 ICC_PORT = 30000
-MTU = 1450                      # 1500 on the underlay, less VXLAN's 50 bytes
-ENCRYPTED_MTU = 1500 - wireguard.OVERHEAD - 50    # 1370: VXLAN inside WireGuard
+MTU = overlay_mtu(1500)         # 1450: 1500 on the underlay, less VXLAN's 50 bytes
+ENCRYPTED_MTU = inner_mtu()     # 1370: VXLAN inside WireGuard
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump", "wireguard-go")
 PUNT_TABLE, PIPELINE_READY = 6, "CONTROLLER"   # ipop's last table, and its default action  # pidfile names contain the program name
@@ -267,8 +269,7 @@ class Lab:
             for x, y in ((a, b), (b, a)):
                 netns.add_vxlan(x.ns, f"ipop-{y.name}", vni(a.index, b.index),
                                 local=x.icc_ip, remote=y.icc_ip,
-                                dev=x.wg_ifname or "ul0")
-                netns.configure(x.ns, f"ipop-{y.name}", mtu=self.mtu)
+                                dev=x.wg_ifname or "ul0", mtu=self.mtu)
 
     def _bring_up_wireguard(self, site):
         """wg interface = the site's tunnel address, one WireGuard peer per other site."""

@@ -7,6 +7,8 @@ import time
 from pyroute2 import IPRoute
 from pyroute2 import netns as _netns
 
+from ..overlay import vxlan
+
 # Every process the lab starts carries this variable (value: the lab suffix), so leftover
 # cleanup can check that a recorded pid still belongs to a lab before killing it.
 MARKER_ENV = "IPOP_RYU_LAB"
@@ -81,11 +83,11 @@ def add_bridge(ns, ifname):
         ipr.link("add", ifname=ifname, kind="bridge")
 
 
-def add_vxlan(ns, ifname, vni, local, remote, dev, port=4789):
-    with IPRoute(netns=ns) as ipr:
-        ipr.link("add", ifname=ifname, kind="vxlan", vxlan_id=vni, vxlan_local=local,
-                 vxlan_group=remote, vxlan_link=_index(ipr, dev), vxlan_port=port,
-                 vxlan_learning=0)
+def add_vxlan(ns, ifname, vni, local, remote, dev, mtu):
+    """A kernel VXLAN device to one remote, up, made as `ipop-ryu bridge setup` makes it."""
+    for argv in (vxlan.add_argv(ifname, vni, remote, local, dev=dev, ns=ns),
+                 vxlan.up_argv(ifname, mtu, ns=ns)):
+        subprocess.run(argv, check=True, capture_output=True)
 
 
 def configure(ns, ifname, address=None, prefixlen=24, mac=None, mtu=None, master=None, up=True):

@@ -1,1 +1,2 @@
-"""What joins the sites below the bridges: the encrypted underlay (WireGuard)."""
+"""What joins the sites below the bridges: VXLAN devices, the encrypted underlay (WireGuard),
+and the MTU they leave."""

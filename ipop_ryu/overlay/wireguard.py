@@ -11,9 +11,10 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import List, Tuple
 
+from .vxlan import overlay_mtu
+
 PORT = 51820
 OVERHEAD = 80             # WireGuard over IPv6 (60 over IPv4), what wg-quick subtracts
-VXLAN_OVERHEAD = {4: 50, 6: 70}   # by the tunnel endpoints' family
 USERSPACE_ENV = {"WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"}
 UAPI_DIR = "/var/run/wireguard"   # wireguard-go's sockets: one per interface, machine-wide
 
@@ -47,7 +48,7 @@ def wg_mtu(underlay_mtu: int = 1500) -> int:
 
 def inner_mtu(underlay_mtu: int = 1500, family: int = 4) -> int:
     """The container ports' MTU: the underlay's, less WireGuard, less VXLAN."""
-    return wg_mtu(underlay_mtu) - VXLAN_OVERHEAD[family]
+    return overlay_mtu(wg_mtu(underlay_mtu), "vxlan", family)
 
 
 def set_argv(ifname, private_key_file, listen_port, peers, remove=()) -> list:

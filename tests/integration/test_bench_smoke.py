@@ -3,7 +3,7 @@ import json
 import math
 import os
 
-from ipop_ryu.bench.metrics import METRICS
+from ipop_bench.metrics import METRICS
 from ipop_ryu.cli import main
 from ipop_ryu.lab import netns
 

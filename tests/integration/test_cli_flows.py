@@ -7,20 +7,13 @@ import sys
 from ipop_ryu.lab.topology import seed_two_sites
 from ipop_ryu.lab.traffic import arping
 
-from .util import flows, wait_for
+from .util import flows, one_line_error, wait_for
 
 CLI = os.path.join(sys.prefix, "bin", "ipop-ryu")
 
 
 def cli(site, *args):
     return site.exec([CLI, *args], check=False)
-
-
-def one_line_error(proc, *words):
-    assert proc.returncode == 2 and proc.stdout == "", (proc.stdout, proc.stderr)
-    assert proc.stderr.startswith("ipop-ryu: ") and proc.stderr.count("\n") == 1, proc.stderr
-    for word in words:
-        assert word in proc.stderr, proc.stderr
 
 
 def test_flows_shows_the_proxy_arp_answers(lab_factory):

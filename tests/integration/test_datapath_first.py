@@ -1,6 +1,7 @@
 """Datapath first: a site's LAN never waits for its controller; hosts announced before anyone
 asks (announce on) or relayed on demand (announce off)."""
 import contextlib
+import datetime
 import os
 import re
 import signal
@@ -14,7 +15,7 @@ from ipop_ryu.lab import netns
 from ipop_ryu.lab.topology import mesh, seed_two_sites
 from ipop_ryu.lab.traffic import arping, flush_arp, ping
 
-from .util import arp_table, flows, stats, wait_for
+from .util import arp_table, first_seen, flows, icc_captures, stats, wait_for
 
 
 @contextlib.contextmanager
@@ -56,6 +57,18 @@ def test_same_site_resolution_with_the_controller_killed_or_stopped(lab_factory)
         assert ping(h3, h5.ip).ok
 
 
+def responder_expires_at(site, ip):
+    """When the site's responder flow for ip expires by OVS's own account (its hard_timeout
+    less the duration it has lived), on this clock; None when there is no such flow."""
+    read_at = time.monotonic()
+    found = flows(site, "proxy_arp", ip)
+    if not found:
+        return None
+    hard = int(re.search(r"hard_timeout=(\d+)", found[0]).group(1))
+    lived = float(re.search(r"duration=([\d.]+)s", found[0]).group(1))
+    return read_at + hard - lived
+
+
 def test_learned_remote_hosts_answered_headless_until_their_timeout(lab_factory,
                                                                        record_property):
     lab = lab_factory(seed_two_sites(arp_timeout=12))
@@ -63,18 +76,25 @@ def test_learned_remote_hosts_answered_headless_until_their_timeout(lab_factory,
     speak(h7)
     wait_for(lambda: flows(a, "proxy_arp", h7.ip), 5, "A learned h7 (announced)")
     assert ping(h5, h7.ip).ok
-    expires_at = time.monotonic() + arp_table(a)[h7.ip]["expires_in"]
+    asked = time.monotonic()
+    expires_in = arp_table(a)[h7.ip]["expires_in"]
+    entry_expires = (asked + expires_in, time.monotonic() + expires_in)  # (REST's round trip)
     lab.stop_controller("A")
+    flow_expires = responder_expires_at(a, h7.ip)
+    # the flow dies with the entry: its hard timeout is the entry's life in whole seconds
+    assert entry_expires[0] - 1.1 <= flow_expires <= entry_expires[1] + 0.1, \
+        (entry_expires, flow_expires)
     assert resolves(h5, h7.ip, h7.mac), "answered by A's responder flow, A's controller dead"
     assert ping(h5, h7.ip).ok, "established traffic keeps flowing"
-    # answered until the entry's timeout, then never (no stale answer past arp_timeout)
-    def first_unanswered():     # when the first unanswered attempt began (its own
-        began = time.monotonic()   # timeout, however long on a loaded machine, is not counted)
-        return None if resolves(h5, h7.ip, h7.mac) else began
-    last_ok = wait_for(first_unanswered, 20, "the answer stops at the entry's timeout",
-                       interval=0.3)
-    record_property("answered_after_expiry_s", round(last_ok - expires_at, 2))
-    assert -3 <= last_ok - expires_at <= 1.5
+    # answered until the entry's timeout, then never (no stale answer past arp_timeout): when
+    # OVS drops the flow, read from OVS itself (not from ARP attempts that take their time)
+    def gone_at():
+        looked = time.monotonic()
+        return None if responder_expires_at(a, h7.ip) else looked
+    gone = wait_for(gone_at, 60, "the responder flow's expiry", interval=0.05)
+    record_property("flow_removed_after_expiry_s", round(gone - flow_expires, 2))
+    assert -0.5 <= gone - flow_expires <= 1.5, (gone, flow_expires)
+    assert not resolves(h5, h7.ip, h7.mac), "nothing else answers for it"
 
 
 @pytest.mark.parametrize("announce", ["true", "false"])
@@ -122,20 +142,40 @@ def test_a_ping_at_50_per_second_loses_at_most_one_echo_across_a_controller_rest
     assert sent == 400 and sent - received <= 1, out[-300:]
 
 
+def port_deleted_at(site, port, since):
+    """When the site's ovs-vswitchd deleted the port, by its own log's timestamp (UTC)."""
+    with open(site.ovs.path("ovs-vswitchd", "log")) as log:
+        log.seek(since)
+        for line in log:
+            if f"deleted interface {port} on port" in line:
+                stamp = line.split("|", 1)[0]
+                return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                    tzinfo=datetime.timezone.utc).timestamp()
+    return None
+
+
 def test_a_deleted_port_is_withdrawn_everywhere_within_a_second(lab_factory, record_property):
     lab = lab_factory(mesh(3, 1))
     sites = list(lab.sites.values())
-    host = next(iter(sites[1].hosts.values()))
+    b, peers = sites[1], [sites[0], sites[2]]
+    host = next(iter(b.hosts.values()))
     speak(host)
     wait_for(lambda: all(host.ip in arp_table(s) for s in sites), 5, "everyone learned it")
-    start = time.monotonic()
-    sites[1].vsctl("del-port", sites[1].bridge, host.port)          # the container stops
-    wait_for(lambda: all(host.ip not in arp_table(s) and not flows(s, "proxy_arp", host.ip)
-                         for s in (sites[0], sites[2])), 3, "withdrawn at every peer",
-             interval=0.05)
-    took = time.monotonic() - start
+    mark = os.path.getsize(b.ovs.path("ovs-vswitchd", "log"))
+    # from OVS deleting the port to B's withdrawal reaching each peer, by vswitchd's and the
+    # kernel's timestamps (not around ovs-vsctl and REST calls, slow on a loaded machine)
+    with contextlib.ExitStack() as stack:
+        news = icc_captures(lab, stack, b.name, [s.name for s in peers])
+        b.vsctl("del-port", b.bridge, host.port)                  # the container stops
+        wait_for(lambda: all(host.ip not in arp_table(s) and not flows(s, "proxy_arp", host.ip)
+                             for s in peers), 10, "withdrawn at every peer")
+    deleted = wait_for(lambda: port_deleted_at(b, host.port, mark), 10, "vswitchd's log line")
+    told = {name: first_seen(cap, [b'"withdraw"', host.ip.encode()], deleted)
+            for name, cap in news.items()}
+    assert None not in told.values(), (deleted, told)
+    took = max(told.values()) - deleted
     record_property("withdrawn_after_s", round(took, 2))
-    assert took < 1.0
+    assert took < 1.0, f"{took:.2f}s: {told} after {deleted}"
 
 
 @pytest.mark.parametrize("announce", ["true", "false"])
@@ -163,17 +203,23 @@ def test_both_announce_modes_end_to_end_on_three_sites(lab_factory, announce):
     assert arp_frames == 0, "no ARP frame crosses the overlay in either mode"
 
 
-def test_a_responder_removed_by_hand_is_repaired_by_the_audit(lab_factory, record_property):
+def test_a_responder_removed_by_hand_is_repaired_by_the_audit(lab_factory):
     lab = lab_factory(seed_two_sites())
     a, h7 = lab.sites["A"], lab.hosts["h7"]
     speak(h7)
     wait_for(lambda: flows(a, "proxy_arp", h7.ip), 5, "A's responder for h7")
     cookie = f"cookie={pipeline.cookie('proxy_arp', h7.ip):#x}/-1"
-    start = time.monotonic()
+    # what an audit puts back: "repaired" in a slice that still has flows, "reinstalled"
+    # in one found empty (as this one is: h7's is A's only responder)
+    def put_back():
+        counted = stats(a)["flows"]
+        return counted["audits"], counted["repaired"] + counted["reinstalled"]
+    audits, before = put_back()
     a.ofctl("del-flows", a.bridge, cookie)
     assert not flows(a, "proxy_arp", h7.ip)
-    bound = reconcile.AUDIT_MAX + 3          # the longest quiet back-off, and a few trips
-    wait_for(lambda: flows(a, "proxy_arp", h7.ip), bound + 1, "repaired", interval=0.05)
-    took = time.monotonic() - start
-    record_property("repaired_after_s", round(took, 2))
-    assert took <= bound
+    # found by an audit (at most AUDIT_MAX apart when quiet: tests/unit/test_reconcile.py),
+    # not by any traffic or sync: nothing else happens on the lab meanwhile
+    wait_for(lambda: flows(a, "proxy_arp", h7.ip), 3 * reconcile.AUDIT_MAX, "repaired",
+             interval=0.2)
+    audits_after, after = put_back()
+    assert audits_after > audits and after == before + 1, stats(a)["flows"]

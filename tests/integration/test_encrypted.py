@@ -88,19 +88,20 @@ def test_bridge_setup_encrypt_between_two_sites(lab_factory, tmp_path):
         conf.write_text(f"[ipop]\nnode_id = {names[site.name]}\nprivate_key_file = "
                         f"{site.key_file}\npeers_file = {tmp_path}/peers.conf\n")
         for _ in range(2):          # idempotent: the second run changes nothing
-            done = site.exec([ipop_ryu, "bridge", "setup", "br9", "--encrypt", "--config",
-                              conf, "--wg-interface", f"wg{lab.suffix}{site.index}"],
+            done = site.exec([ipop_ryu, "bridge", "setup", "br9", "--datapath-type", "netdev",
+                              "--encrypt", "--config", conf,
+                              "--wg-interface", f"wg{lab.suffix}{site.index}"],
                              check=False)
             assert done.returncode == 0, done.stdout + done.stderr
-        assert "set the container ports' MTU to 1370" in done.stdout
+        assert "overlay MTU 1370 (inside WireGuard, less VXLAN)" in done.stdout, done.stdout
     a, b = sites
     wait_for(lambda: a.exec(["ping", "-n", "-c", "1", "-W", "1", "198.51.100.2"],
                             check=False).returncode == 0, 10, "A reaches B's tunnel address")
     shown = a.exec(["wg", "show", f"wg{lab.suffix}0"]).stdout
     assert b.public_key in shown and "latest handshake" in shown, shown
-    options = a.exec(["ovs-vsctl", "get", "interface", "ipop-Y", "options"]).stdout
-    assert '198.51.100.2' in options and a.exec(["ovs-vsctl", "port-to-br", "ipop-Y"]) \
-        .stdout.strip() == "br9"
+    device = a.exec(["ip", "-d", "link", "show", "ipop-Y"]).stdout    # inside WireGuard
+    assert "remote 198.51.100.2 local 198.51.100.1 " in device, device
+    assert a.exec(["ovs-vsctl", "port-to-br", "ipop-Y"]).stdout.strip() == "br9"
     for site in sites:              # and down again: the interface and its wireguard-go go
         ifname = f"wg{lab.suffix}{site.index}"
         gone = site.exec([ipop_ryu, "bridge", "teardown", "br9", "--encrypt", "--wg-interface",
@@ -108,6 +109,7 @@ def test_bridge_setup_encrypt_between_two_sites(lab_factory, tmp_path):
         assert gone.returncode == 0 and f"{ifname}: removed" in gone.stdout, gone.stderr
         assert not os.path.exists(f"{UAPI_DIR}/{ifname}.sock")
         assert ifname not in site.exec(["ip", "-br", "link"]).stdout
+        assert "ipop-X" not in site.exec(["ip", "-br", "link"]).stdout.replace("ipop-X@", "")
     assert "br9" not in a.exec(["ovs-vsctl", "list-br"]).stdout
 
 

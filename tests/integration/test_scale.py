@@ -7,7 +7,7 @@ import time
 
 from ipop_ryu.core import pipeline
 from ipop_ryu.lab import netns
-from ipop_ryu.bench.feeder import FEEDER_NET
+from ipop_bench.feeder import FEEDER_NET
 from ipop_ryu.lab.topology import ALLOWED_IPS, seed_two_sites
 
 from .util import peer_states, stats, wait_for
@@ -30,7 +30,7 @@ def feeding(lab, count, **options):
     """B's controller stopped; a feeder speaks as B from B's address, owning `count` hosts."""
     lab.stop_controller("B")
     a, b = lab.sites["A"], lab.sites["B"]
-    argv = [sys.executable, "-m", "ipop_ryu.bench.feeder", *lab.key_args("B", "A"),
+    argv = [sys.executable, "-m", "ipop_bench.feeder", *lab.key_args("B", "A"),
             "--node", "B", "--bind", f"{b.underlay_ip}:30000", "--peer",
             f"{a.underlay_ip}:30000", "--count", str(count), "--feed-after", "0.5",
             "--hello-interval", options.get("hello_interval", "0.5"),

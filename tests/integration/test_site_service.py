@@ -75,9 +75,13 @@ def test_init_then_doctor_then_a_running_site(lab_factory, tmp_path):
         return ok["out"][0] == 0
     wait_for(healthy, 20, "doctor to find site A healthy", show=lambda: ok["out"])
     assert ok["out"][1] == ["doctor: site A is healthy (bridge br0 secure and connected, "
-                            "1 peer(s) up)"]
+                            "1 peer(s) up, frames to 0 traced into the overlay)"]
     result = ping(lab.hosts["h3"], "10.0.3.7")
     assert result.ok, result.output
+    wait_for(lambda: doctor(lab, "A", conf)[1][-1].endswith("frames to 1 traced into the "
+                                                            "overlay)"), 10,
+             "doctor to trace a frame to B's host, once learned", show=lambda: doctor(lab, "A",
+                                                                                     conf))
 
 
 def test_each_problem_doctor_names(lab, request, tmp_path):

@@ -91,7 +91,7 @@ def test_host_that_leaves_expires_and_is_not_answered(lab_factory):
     wait_for(lambda: not flows(site_a, "proxy_arp", "10.0.3.7"), 10, "responder removed")
     # the flow's hard timeout is the entry's remaining life in whole seconds, rounded down:
     # it goes up to a second before the entry, which the controller answers from till then
-    wait_for(lambda: "10.0.3.7" not in arp_table(site_a), 3, "entry expired")
+    wait_for(lambda: "10.0.3.7" not in arp_table(site_a), 10, "entry expired")
     flush_arp(lab.hosts["h3"])
     result = arping(lab.hosts["h3"], "10.0.3.7", count=2, timeout=3)
     assert not result.ok, result.output

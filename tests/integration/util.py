@@ -36,6 +36,15 @@ def wait_for(predicate, timeout=10.0, what="condition", interval=0.1, show=None)
         time.sleep(interval)
 
 
+def one_line_error(proc, *words):
+    """A refusal as the CLI makes it: exit 2, nothing on stdout, one line naming words."""
+    assert proc.returncode == 2 and proc.stdout == "", (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("ipop-ryu: ") and proc.stderr.count("\n") == 1, proc.stderr
+    for word in words:
+        assert word in proc.stderr, proc.stderr
+    return proc.stderr
+
+
 def flows(site, purpose, ip=None):
     """Flow lines of one purpose (and address) on a site's bridge."""
     if ip is None:
@@ -132,3 +141,19 @@ def send_udp(lab, from_ns, addr, datagrams, rate=5000):
               f"    if n % 100 == 99: time.sleep(max(0, t + (n + 1) / {rate} - time.monotonic()))\n")
     lines = "".join(d.hex() + "\n" for d in datagrams)
     return lab.exec(from_ns, [sys.executable, "-c", script], input=lines, timeout=120)
+
+
+def icc_captures(lab, stack, sender, to):
+    """Captures of the ICC datagrams `sender` sends, one at each site named in `to` (on its
+    underlay), entered into an ExitStack: {site name: Capture}."""
+    src = lab.sites[sender].icc_ip
+    return {name: stack.enter_context(lab.capture(name, "ul0", f"udp and src host {src}"))
+            for name in to}
+
+
+def first_seen(cap, needle, after):
+    """Kernel timestamp of the first captured frame at or after `after` whose bytes hold every
+    one of `needle`'s byte strings (None if there is none)."""
+    times = [p["time"] for p in cap.packets()
+             if p["time"] >= after and all(n in p["raw"] for n in needle)]
+    return min(times, default=None)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ipop_ryu.bench import feeder as F
+from ipop_bench import feeder as F
 from ipop_ryu.core import icc
 
 KEY = b"0123456789abcdef0123456789abcdef"
@@ -176,7 +176,7 @@ def test_the_module_stops_on_sigterm_and_writes_its_status(tmp_path):
     key.write_bytes(KEY + b"\n")                # stripped, as the controller reads it
     status = tmp_path / "feeder.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ipop_ryu.bench.feeder", "--key-file", str(key), "--node", "B",
+        [sys.executable, "-m", "ipop_bench.feeder", "--key-file", str(key), "--node", "B",
          "--bind", "127.0.0.1:0", "--peer", f"{peer.addr[0]}:{peer.addr[1]}", "--count", "100",
          "--feed-after", "0.2", "--status", str(status)], stdout=subprocess.PIPE, text=True)
     try:

@@ -1,5 +1,5 @@
 """The datapath-first targets, judged on synthetic bench results."""
-from ipop_ryu.bench import metrics as M
+from ipop_bench import metrics as M
 
 
 def ok(metric, median, **extra):

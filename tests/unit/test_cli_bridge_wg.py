@@ -66,11 +66,14 @@ def test_encrypt_argument_errors(tmp_path, capsys):
 
 def test_encrypt_dry_run_prints_wireguard_then_ovs(tmp_path, capsys):
     conf = site_files(tmp_path)
-    assert main(["bridge", "setup", "br0", "--encrypt", "--config", conf,
-                 "--wg-interface", "wgnothere0", "--dry-run"]) == 0
+    assert main(["bridge", "setup", "br0", "--datapath-type", "netdev", "--encrypt",
+                 "--config", conf, "--wg-interface", "wgnothere0", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("wg set wgnothere0 private-key")
-    assert lines[-1].startswith("ovs-vsctl") and 'remote_ip="198.51.100.2"' in lines[-1]
+    # the tunnels inside WireGuard: kernel VXLAN devices between the tunnel addresses
+    assert [line for line in lines if " type vxlan " in line][0].split(" remote ")[1] == \
+        "198.51.100.2 local 198.51.100.1 dstport 4789 nolearning"
+    assert lines[-1].startswith("ovs-vsctl") and "type=system" in lines[-1]
 
 
 def test_removal_commands(tmp_path):

@@ -184,7 +184,7 @@ def test_ovs_down(ovs, capsys):
         1, "", "ovs-vsctl: unix:/x/db.sock: database connection failed (Connection refused)\n")})
     assert main(["flows", "br9"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("ipop-ryu: Open vSwitch is not running (")
+    assert err.count("\n") == 1 and err.startswith("ipop-ryu: Open vSwitch is not running in ")
 
 
 def test_bad_bridge_name_never_reaches_ovs_ofctl(ovs, capsys):

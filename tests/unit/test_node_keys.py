@@ -7,7 +7,8 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ipop_ryu.core import icc, keys
+from ipop_ryu.cli.status import render_peers
+from ipop_ryu.core import icc, keys, peers, status
 from ipop_ryu.core.addr import Subnets
 from ipop_ryu.core.config import ConfigError, Options, Peer, parse
 from ipop_ryu.core.intents import DeleteFlows, Flow, IccSend
@@ -296,6 +297,25 @@ def test_claims_outside_allowed_ips_never_touch_the_table():
     # inside C's own range it is believed
     site.from_peer("C", "arp_reply", ip="10.0.3.20", mac=mac_of("10.0.3.20"))
     assert site.core.table.get("10.0.3.20", site.clock()).node == "C"
+
+
+def test_refused_claims_are_listed_per_peer_until_fixed_or_aged():
+    site = Site(allowed={"B": ["10.0.3.128/25"], "C": ["10.0.3.16/28"]})
+    for _ in range(6):
+        site.from_peer("B", "arp_reply", ip="10.0.3.200", mac=mac_of("10.0.3.200"))
+        site.from_peer("B", "arp_reply", ip="10.0.3.7", mac=mac_of("10.0.3.7"))
+        site.clock.now += 1
+    rows = {row["name"]: row for row in status.peers(site.core)}
+    assert rows["B"]["claims_refused"] == [
+        {"address": "10.0.3.7", "count": 6, "first_ago": 6.0, "last_ago": 1.0}]
+    assert rows["C"]["claims_refused"] == []
+    assert "10.0.3.7 x6" in render_peers(list(rows.values())).splitlines()[1], "ipop-ryu peers"
+    site.clock.now += peers.REFUSALS_WINDOW
+    assert status.peers(site.core)[0]["claims_refused"] == [], "aged out"
+    site.from_peer("B", "arp_reply", ip="10.0.3.7", mac=mac_of("10.0.3.7"))
+    assert len(site.core.refusals.recent(site.clock())) == 1
+    site.core.reconfigure(options_for("A", {"B": ["10.0.3.0/24"], "C": ["10.0.3.16/28"]}))
+    assert site.core.refusals.recent(site.clock()) == [], "B's allowed_ips changed"
 
 
 def test_reload_adds_removes_rotates_and_narrows_without_touching_the_rest():

@@ -64,7 +64,7 @@ def test_the_second_site_takes_the_first_sites_key(tmp_path):
 
 @pytest.mark.parametrize("args,words", [
     (["--node-id", "A!"], "bad --node-id 'A!': expected 1-64 letters"),
-    (["--node-id", "A", "--peer", "B"], "bad --peer 'B': 'B' is not NAME@HOST:PORT"),
+    (["--node-id", "A", "--peer", "B"], "bad --peer 'B': no '=' after the name; expected NAME=HOST[:PORT]"),
     (["--node-id", "A", "--peer", "A@192.0.2.1:30000"], "lists this node (A) itself"),
     (["--node-id", "A", "--icc-port", "99999"], "bad --icc-port '99999'"),
     (["--node-id", "A", "--ofp-port", "x"], "bad --ofp-port 'x'"),
@@ -215,3 +215,18 @@ def test_init_node_keys_a_failed_write_takes_back_the_files_before_it(tmp_path, 
     with pytest.raises(OSError):
         init(tmp_path, *NODE_KEYS, "--node-id", "A")
     assert list((tmp_path / "etc").iterdir()) == []
+
+
+def test_doctor_finds_the_one_site_file_beside_peers_conf(tmp_path, capsys):
+    from ipop_ryu.cli.doctor import find_config
+    etc = tmp_path / "etc"
+    assert init(tmp_path, *NODE_KEYS, "--node-id", "A") == 0
+    assert sorted(p.name for p in etc.iterdir()) == ["A.conf", "A.key", "peers.conf"]
+    assert find_config(None, str(etc)) == str(etc / "A.conf"), "peers.conf is no site file"
+    (etc / "notes.conf").write_text("not even INI\n")
+    assert find_config(None, str(etc)) == str(etc / "A.conf")
+    assert main(["init", "--node-keys", "--node-id", "B", "--icc-address", "192.0.2.2",
+                 "--dir", str(etc)]) == 0
+    capsys.readouterr()
+    assert main(["doctor", "--dir", str(etc)]) == 2
+    one_line_error(capsys, f"2 site files in {etc} (A.conf, B.conf)", "--config-file")

@@ -3,12 +3,11 @@ import os
 import re
 import shutil
 
-from ipop_ryu.lab.lab import REPO_ROOT
-
+from . import BENCH_DIR
 from . import metrics as M
 
-README = os.path.join(REPO_ROOT, "bench", "README.md")
-LATEST = os.path.join(REPO_ROOT, "bench", "latest")
+README = os.path.join(BENCH_DIR, "README.md")
+LATEST = os.path.join(BENCH_DIR, "latest")
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 
 

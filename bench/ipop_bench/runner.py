@@ -11,15 +11,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 from ipop_ryu.lab import Lab
-from ipop_ryu.lab.lab import REPO_ROOT
+from ipop_ryu.lab.lab import REPO_ROOT     # the controller's checkout: the commit a run records
 
+from . import BENCH_DIR
 from . import metrics as M
 from . import systems as S
 from . import probes_datapath as PD
 from .probes import Probes
 
 SCHEMA = 1
-DEFAULT_OUT = os.path.join(REPO_ROOT, "bench", "results")
+DEFAULT_OUT = os.path.join(BENCH_DIR, "results")
 TOOLS = ("ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ip", "tcpdump", "iperf3",
          "ethtool", "sysctl")
 # which measurement yields which metrics (a failing measurement fails exactly these)

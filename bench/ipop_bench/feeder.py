@@ -1,4 +1,4 @@
-"""A fake ICC peer for the scale bench: `python -m ipop_ryu.bench.feeder ...` (in a namespace).
+"""A fake ICC peer for the scale bench: `python -m ipop_bench.feeder ...` (in a namespace).
 
 It speaks ICC as one node (signed with the lab's key) from that node's address and port, and
 owns `--count` hosts: entry i is 10.(64 + (i >> 16)).((i >> 8) & 255).(i & 255) at
@@ -346,7 +346,7 @@ def add_key_arguments(p):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m ipop_ryu.bench.feeder",
+    p = argparse.ArgumentParser(prog="python -m ipop_bench.feeder",
                                 description="A fake ICC peer owning many hosts (scale bench).")
     add_key_arguments(p)
     p.add_argument("--node", required=True, help="node id to speak as")

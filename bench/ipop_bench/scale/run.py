@@ -1,64 +1,31 @@
-"""The scale bench (`ipop-ryu bench --scale`): what N learned remote entries cost one site.
-
-For each N a fresh seed lab (sites A and B, arp_timeout 3600 s): B's controller is stopped and
-a fake peer (`ipop_ryu.bench.feeder`) speaks ICC as B from B's address and port, owning N hosts
-in 10.64.0.0/10. Site A's controller is measured:
-
-    learn     the feeder sends all N in `bindings` batches (paced, never overrunning A's
-              socket); from its first binding until A's table holds them (REST stats,
-              table.remote) and until the N responder flows are in OVS (dump-aggregate of the
-              proxy_arp cookie)
-    idle      CPU seconds per minute of A's ryu-manager and ovs-vswitchd (/proc/PID/stat
-              utime+stime) over a window with no traffic but hellos (also before the feed:
-              the 0-entry baseline); VmRSS of the controller before the feed and after, KB
-              per entry
-    arp       raw-socket ARP requests (agents.py arping) from h3 for learned entries, answered
-              by their responder flows
-    rest      GET /ipop/v1/arp?limit=1000 (first page, and a middle one with after=),
-              /ipop/v1/stats and /metrics from inside A's namespace, a fresh connection each
-    restart   A's controller stopped and started again: responders polled every 0.1 s (the
-              fewest seen = how many were lost), time until its table holds all N again
-              (the feeder answers the restarted controller's sync_request)
-
-The watcher (`python -m ipop_ryu.bench.scale watch`) and the REST timer (`... rest`) run inside
-A's namespace; the rest of this module drives the lab from outside. Results: scale.json,
-scale.md and scale_cost.png under OUT/<UTC timestamp>/.
-"""
-import argparse
-import http.client
+"""The scale bench, driven from outside the lab: for each N a fresh seed lab, one ScalePoint
+measuring it phase by phase (see the package's docstring), then scale.json, scale.md and the
+plot."""
 import json
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
 import time
 import traceback
-import urllib.parse
-import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from ipop_ryu.core import pipeline
 from ipop_ryu.lab import Lab, seed_two_sites
 from ipop_ryu.lab.lab import ICC_PORT
 from ipop_ryu.lab.topology import ALLOWED_IPS
 
-from . import metrics as M
-from . import runner
-from .feeder import FEEDER_NET, entry_ip, entry_mac, udp_queue
-from .probes import Probes
-from .procs import Background, cpu_seconds
-from .report import num, sections, targets_table
+from .. import metrics as M
+from .. import runner
+from ..feeder import FEEDER_NET, entry_ip, entry_mac, udp_queue
+from ..probes import Probes
+from ..procs import Background, cpu_seconds
+from .agents import PROXY_ARP
+from .report import markdown
+from .targets import check_targets
 
 DEFAULT_NS = (1000, 10000, 50000, 100000)
-PROXY_ARP = f"cookie={pipeline.cookie('proxy_arp'):#x}/0xffffffff00000000"
 REST_PORT = 8080
-# thresholds of the issue's targets (check_targets says at which N each is judged)
-TARGETS = {"idle_50k": 1.2, "idle_100k": 2.4, "learn_rate": 10000, "restart_lost": 0,
-           "restart_back_s": 15.0, "rest_page_ms": 50.0, "rss_kb_per_entry": 1.0,
-           "peer_down": 0}
 
 
 @dataclass
@@ -88,131 +55,8 @@ class ScaleConfig:
         return cls(**base)
 
 
-# --- inside A's namespace -------------------------------------------------------------------------
-
-def _stats_sample(doc):
-    """What the watcher keeps of one /ipop/v1/stats answer."""
-    icc = doc.get("icc", {})
-    return {"remote": doc["table"]["remote"], "entries": doc["table"]["entries"],
-            "uptime": doc.get("uptime"),
-            "graceful": doc.get("graceful_restart", {}).get("active"),
-            "peers_up": doc.get("peers", {}).get("up"),
-            "went_down": doc.get("peers", {}).get("went_down"),
-            "icc_dropped": sum(icc.get("dropped", {}).values()),
-            "bindings_received": icc.get("received", {}).get("bindings"),
-            "flow_mods": doc.get("flows", {}).get("flow_mods")}
-
-
-def watch(args):
-    """Poll REST stats (one kept-alive connection, reopened after errors) and the proxy-ARP
-    flow count (dump-aggregate) in two threads, one JSON line per sample to --out, until
-    SIGTERM or --duration."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    lock = threading.Lock()
-    url = urllib.parse.urlsplit(args.url)
-    out = open(args.out, "a", buffering=1)
-
-    def write(record):
-        with lock:
-            out.write(json.dumps(record) + "\n")
-
-    def rest():
-        conn = None
-        while not stop.is_set():
-            t0 = time.time()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=2)
-                conn.request("GET", "/ipop/v1/stats")
-                response = conn.getresponse()
-                doc = json.loads(response.read())
-                write({"k": "rest", "t": time.time(), "d": time.time() - t0,
-                       **_stats_sample(doc)})
-            except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
-                write({"k": "rest", "t": time.time(), "error": type(exc).__name__})
-                if conn is not None:
-                    conn.close()
-                conn = None
-            stop.wait(max(0.0, t0 + args.rest_interval - time.time()))
-
-    def flows():
-        while not stop.is_set():
-            t0 = time.time()
-            proc = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-aggregate",
-                                   args.bridge, PROXY_ARP], capture_output=True, text=True)
-            found = re.search(r"flow_count=(\d+)", proc.stdout)
-            write({"k": "flows", "t": time.time(), "d": time.time() - t0,
-                   "count": int(found.group(1)) if found else None})
-            stop.wait(max(0.0, t0 + args.flow_interval - time.time()))
-
-    threads = [threading.Thread(target=fn, daemon=True) for fn in (rest, flows)]
-    for t in threads:
-        t.start()
-    stop.wait(args.duration)
-    stop.set()
-    for t in threads:
-        t.join(5)
-    out.close()
-    return {"stopped": time.time()}
-
-
-def rest_timing(args):
-    """Each path --reps times, a fresh connection each (as a client would): wall time from
-    the request to the last byte of the body, in ms. The body of the first answer is
-    described (rows and next of a page) so that the caller can check what it timed."""
-    out = {}
-    for path in args.paths:
-        times, size, shape, errors = [], None, {}, []
-        for _ in range(args.reps):
-            t0 = time.perf_counter()
-            try:
-                with urllib.request.urlopen(args.url + path, timeout=10) as response:
-                    body = response.read()
-            except OSError as exc:
-                errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                continue
-            times.append((time.perf_counter() - t0) * 1000)
-            if size is None:
-                size = len(body)
-                if path.startswith("/ipop/"):
-                    doc = json.loads(body)
-                    if isinstance(doc, dict) and "entries" in doc:
-                        shape = {"rows": len(doc["entries"]), "next": doc["next"],
-                                 "total": doc.get("total")}
-                    elif isinstance(doc, list):          # a controller from before paging
-                        shape = {"rows": len(doc), "next": None, "total": len(doc)}
-        out[path] = {"ms": [round(t, 3) for t in times], "bytes": size, **shape,
-                     **({"errors": errors} if errors else {})}
-    return out
-
-
-def agent_main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m ipop_ryu.bench.scale")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("watch")
-    p.add_argument("--url", required=True)
-    p.add_argument("--bridge", required=True, help="ovs-ofctl target, e.g. unix:.../br0.mgmt")
-    p.add_argument("--out", required=True)
-    p.add_argument("--rest-interval", type=float, default=0.02)
-    p.add_argument("--flow-interval", type=float, default=0.1)
-    p.add_argument("--duration", type=float, default=3600.0)
-    p.set_defaults(func=watch)
-    p = sub.add_parser("rest")
-    p.add_argument("--url", required=True)
-    p.add_argument("--reps", type=int, default=10)
-    p.add_argument("paths", nargs="+")
-    p.set_defaults(func=rest_timing)
-    args = parser.parse_args(argv)
-    json.dump(args.func(args), sys.stdout)
-    sys.stdout.write("\n")
-    return 0
-
-
-# --- outside: driving one lab ---------------------------------------------------------------------
-
-AGENT = [sys.executable, "-m", "ipop_ryu.bench.scale"]
-FEEDER = [sys.executable, "-m", "ipop_ryu.bench.feeder"]
+AGENT = [sys.executable, "-m", "ipop_bench.scale.agents"]
+FEEDER = [sys.executable, "-m", "ipop_bench.feeder"]
 
 
 def _proc_status_kb(pid, field="VmRSS"):
@@ -644,7 +488,7 @@ def run_scale(config):
            "config": {k: list(v) if isinstance(v, tuple) else v
                       for k, v in asdict(config).items()},
            "points": points, "targets": check_targets(points), "labs": run.labs}
-    from . import plots            # matplotlib is imported only now
+    from .. import plots            # matplotlib is imported only now
     doc["plots"] = []
     try:
         plots.scale_cost(doc, os.path.join(run_dir, "scale_cost.png"))
@@ -662,177 +506,3 @@ def run_scale(config):
     run.log(f"done in {doc['wall_s']}s: {run_dir}")
     return run_dir, doc
 
-
-# --- targets and report ---------------------------------------------------------------------------
-
-def _get(point, *path):
-    value = point
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-def check_targets(points):
-    """[{name, value, threshold, met (None: not measured), detail}] as in the main bench."""
-    by_n = {p["n"]: p for p in points}
-    out = []
-
-    def target(name, value, threshold, met, detail):
-        out.append({"name": name, "value": value, "threshold": threshold,
-                    "met": None if value is None else bool(met), "detail": detail})
-
-    def per_n(*path):
-        return ", ".join(f"{n:,}: {_get(p, *path)}" for n, p in sorted(by_n.items()))
-
-    for n, key in ((50000, "idle_50k"), (100000, "idle_100k")):
-        value = _get(by_n.get(n, {}), "idle", "cpu_s_per_min", "controller")
-        target(f"idle controller <= {TARGETS[key]} CPU-s/min at {n // 1000}k", value,
-               TARGETS[key], value is not None and value <= TARGETS[key],
-               f"CPU-s/min by N: {per_n('idle', 'cpu_s_per_min', 'controller')}")
-    big = [p for p in points if p["n"] >= 10000] or points
-    rates = [_get(p, "learn", "rate") for p in big]
-    value = None if not rates or None in rates else min(rates)
-    target(f"learn >= {TARGETS['learn_rate']:,} entries/s", value, TARGETS["learn_rate"],
-           value is not None and value >= TARGETS["learn_rate"],
-           f"entries/s by N: {per_n('learn', 'rate')} (judged from N = 10,000 up)")
-    at50 = by_n.get(50000, {})
-    lost = _get(at50, "restart", "lost")
-    target("restart at 50k: 0 responders lost", lost, 0, lost == 0,
-           f"responders lost by N: {per_n('restart', 'lost')}")
-    back = _get(at50, "restart", "table_back_s")
-    target(f"restart at 50k: all back <= {TARGETS['restart_back_s']:.0f} s", back,
-           TARGETS["restart_back_s"], back is not None and back <= TARGETS["restart_back_s"],
-           f"seconds from the start to a full table by N: {per_n('restart', 'table_back_s')}")
-    pages = [_get(p, "rest", page, "median") for p in points
-             for page in ("arp_first_page", "arp_middle_page")]
-    value = None if not pages or None in pages else max(pages)
-    target(f"REST page <= {TARGETS['rest_page_ms']:.0f} ms", value, TARGETS["rest_page_ms"],
-           value is not None and value <= TARGETS["rest_page_ms"],
-           f"median ms of the first / middle page by N: " + ", ".join(
-               f"{p['n']:,}: {_get(p, 'rest', 'arp_first_page', 'median')} / "
-               f"{_get(p, 'rest', 'arp_middle_page', 'median')}" for p in points))
-    kbs = [_get(p, "memory", "kb_per_entry") for p in big]
-    value = None if not kbs or None in kbs else max(kbs)
-    target(f"RSS <= {TARGETS['rss_kb_per_entry']:.0f} KB/entry", value,
-           TARGETS["rss_kb_per_entry"], value is not None and value <= TARGETS["rss_kb_per_entry"],
-           f"KB/entry by N: {per_n('memory', 'kb_per_entry')} (judged from N = 10,000 up)")
-    downs = [_get(p, "peers", "went_down") for p in points]
-    value = None if not downs or None in downs else sum(downs)
-    states = {p["n"]: _get(p, "peers", "state") for p in points}
-    target("the peer is never marked down", value, 0,
-           value == 0 and all(s == "up" for s in states.values()),
-           f"went_down by N: {per_n('peers', 'went_down')}; state at the end: "
-           + ", ".join(f"{n:,}: {s}" for n, s in states.items()))
-    return out
-
-
-def _num(value):
-    if value is None:
-        return "-"
-    return f"{value:,}" if isinstance(value, int) else num(value)
-
-
-ROWS = [  # (label, function of a point -> text, target text)
-    ("learn: table holds all N (s)", lambda p: _num(_get(p, "learn", "table_s")), ""),
-    ("learn rate (entries/s)", lambda p: _num(_get(p, "learn", "rate")), ">= 10,000"),
-    ("responders in OVS (s)", lambda p: _num(_get(p, "learn", "flows_s")), ""),
-    ("responder rate (entries/s)", lambda p: _num(_get(p, "learn", "flows_rate")), ""),
-    ("learned / responders", lambda p: f"{_num(_get(p, 'learn', 'learned'))} / "
-                                       f"{_num(_get(p, 'learn', 'responders'))}", "N / N"),
-    ("A's ICC socket drops / ICC dropped", lambda p: f"{_num(_get(p, 'learn', 'socket_drops'))}"
-     f" / {sum((_get(p, 'learn', 'controller', 'icc_dropped') or {}).values())}", "0 / 0"),
-    ("idle CPU controller (CPU-s/min; 0 entries)",
-     lambda p: f"{_num(_get(p, 'idle', 'cpu_s_per_min', 'controller'))} "
-               f"({_num(_get(p, 'baseline', 'cpu_s_per_min', 'controller'))})",
-     "<= 1.2 at 50k, <= 2.4 at 100k"),
-    ("idle CPU ovs-vswitchd (CPU-s/min; 0 entries)",
-     lambda p: f"{_num(_get(p, 'idle', 'cpu_s_per_min', 'vswitchd'))} "
-               f"({_num(_get(p, 'baseline', 'cpu_s_per_min', 'vswitchd'))})", ""),
-    ("audits / flow-mods in the idle window",
-     lambda p: f"{_num(_get(p, 'idle', 'controller', 'flows', 'audits'))} / "
-               f"{_num(_get(p, 'idle', 'controller', 'flows', 'flow_mods'))}", ""),
-    ("controller RSS before / after (MB)",
-     lambda p: f"{_num(_mb(_get(p, 'memory', 'rss_before_kb')))} / "
-               f"{_num(_mb(_get(p, 'memory', 'rss_after_kb')))}", ""),
-    ("RSS per entry (KB)", lambda p: _num(_get(p, "memory", "kb_per_entry")), "<= 1"),
-    ("ARP, learned entry (ms, median / p95)",
-     lambda p: f"{_num(_get(p, 'arp', 'median'))} / {_num(_get(p, 'arp', 'p95'))}", ""),
-    ("REST arp first page (ms)", lambda p: _num(_get(p, "rest", "arp_first_page", "median")),
-     "<= 50"),
-    ("REST arp middle page (ms)", lambda p: _num(_get(p, "rest", "arp_middle_page", "median")),
-     "<= 50"),
-    ("REST stats (ms)", lambda p: _num(_get(p, "rest", "stats", "median")), ""),
-    ("REST /metrics (ms)", lambda p: _num(_get(p, "rest", "metrics", "median")), ""),
-    ("restart: fewest responders (lost)",
-     lambda p: f"{_num(_get(p, 'restart', 'min_responders'))} "
-               f"({_num(_get(p, 'restart', 'lost'))})", "0 lost at 50k"),
-    ("restart: table full again (s after start)",
-     lambda p: _num(_get(p, "restart", "table_back_s")), "<= 15 at 50k"),
-    ("restart: graceful restart over (s after start)",
-     lambda p: _num(_get(p, "restart", "graceful_s")), ""),
-    ("peer marked down", lambda p: _num(_get(p, "peers", "went_down")), "0"),
-]
-
-
-def _mb(kb):
-    return None if kb is None else kb / 1024
-
-
-def table(doc):
-    points = doc["points"]
-    rows = ["| metric | " + " | ".join(f"N = {p['n']:,}" for p in points) + " | target |",
-            "|---|" + "---|" * (len(points) + 1)]
-    for label, fn, goal in ROWS:
-        rows.append(f"| {label} | " + " | ".join(fn(p) for p in points) + f" | {goal} |")
-    return "\n".join(rows)
-
-
-def notes(doc):
-    out = []
-    for p in doc["points"]:
-        for phase, reason in (p.get("errors") or {}).items():
-            out.append(f"- N = {p['n']:,}, {phase}: FAILED: {reason}")
-        feeder = p.get("feeder") or {}
-        if feeder:
-            out.append(f"- N = {p['n']:,}, feeder: {feeder.get('bindings_sent', 0):,} bindings "
-                       f"in {feeder.get('bindings_datagrams_sent', 0):,} datagrams, "
-                       f"{feeder.get('syncs_answered', 0)} syncs answered "
-                       f"({feeder.get('sync_requests', 0)} sync_requests, "
-                       f"{feeder.get('peer_restarts', 0)} peer restarts), waited "
-                       f"{feeder.get('throttled_ms', 0) / 1000:.1f}s for A's socket queue, "
-                       f"{feeder.get('send_errors', 0)} send errors")
-        controller = _get(p, "learn", "controller") or {}
-        if controller.get("icc_dropped") or controller.get("errors"):
-            out.append(f"- N = {p['n']:,}, controller while learning: ICC dropped "
-                       f"{controller.get('icc_dropped')}, internal errors "
-                       f"{controller.get('errors')}")
-        restart = p.get("restart") or {}
-        if restart.get("icc_dropped") or restart.get("errors"):
-            out.append(f"- N = {p['n']:,}, restarted controller: ICC dropped "
-                       f"{restart.get('icc_dropped')}, internal errors {restart.get('errors')}")
-    return "\n".join(out)
-
-
-def markdown(doc):
-    m = doc["machine"]
-    parts = [f"# ipop-ryu scale bench, {doc['started']}", "",
-             f"{m['cpus']} CPUs ({m['cpu']}), kernel {m['kernel']}, Python {m['python']}, "
-             f"commit {(m.get('commit') or '?')[:10]} (plus any uncommitted changes); load "
-             f"average at the end {m.get('load_at_end')}; wall time {doc['wall_s']} s. One "
-             f"site (A) fed N entries by a fake peer (B); idle window "
-             f"{doc['config']['idle_window']} s; how each figure is measured: "
-             f"bench/README.md, section Scale.", "", table(doc), ""]
-    parts += sections(("Targets", targets_table(doc)), ("Notes", notes(doc)),
-                      ("Plots", "\n".join(f"![{name}]({name})"
-                                          for name in doc.get("plots") or ())))
-    return "\n".join(parts)
-
-
-def console(doc):
-    return table(doc) + "\n\n" + targets_table(doc)
-
-
-if __name__ == "__main__":
-    sys.exit(agent_main())

@@ -1,4 +1,4 @@
-"""Small programs the bench runs inside lab namespaces: `python -m ipop_ryu.bench.agents CMD`.
+"""Small programs the bench runs inside lab namespaces: `python -m ipop_bench.agents CMD`.
 
 Standard library only (plus ipop_ryu.core.icc for `iccgen`, ipop_ryu.core.nd for `ndping`), one JSON document on stdout.
 
@@ -271,7 +271,7 @@ def cmd_sample(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m ipop_ryu.bench.agents")
+    parser = argparse.ArgumentParser(prog="python -m ipop_bench.agents")
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name, func in (("arping", cmd_arping), ("ndping", cmd_ndping)):
         p = sub.add_parser(name)
@@ -291,7 +291,7 @@ def main(argv=None):
     p.add_argument("--distinct", type=int, default=65000)
     p.set_defaults(func=cmd_arpgen)
     p = sub.add_parser("iccgen")
-    from ipop_ryu.bench.feeder import add_key_arguments
+    from ipop_bench.feeder import add_key_arguments
     add_key_arguments(p)
     p.add_argument("--node", required=True)
     p.add_argument("--bind", required=True)
@@ -312,6 +312,12 @@ def main(argv=None):
     p.add_argument("--interval", type=float, default=0.1)
     p.add_argument("--duration", type=float, required=True)
     p.set_defaults(func=cmd_sample)
+    return answer(parser, argv)
+
+
+def answer(parser, argv=None):
+    """Run the sub-command argv names: its result is one JSON line on stdout, what the bench
+    reads back (the scale bench's agents answer the same way)."""
     args = parser.parse_args(argv)
     json.dump(args.func(args), sys.stdout)
     sys.stdout.write("\n")

@@ -5,7 +5,7 @@ times building those intents and turning them into bytes, through Ryu's objects 
 reference path, `to_messages` + serialize) and through `to_wire` (byte templates), and
 prints microseconds per flow-mod. No switch involved: this is the controller's CPU only.
 
-    .venv/bin/python -m ipop_ryu.bench.flowmod_cost [entries]
+    .venv/bin/python -m ipop_bench.flowmod_cost [entries]
 """
 import socket
 import sys

@@ -14,7 +14,7 @@ from ipop_ryu.lab import netns
 from ipop_ryu.lab.lab import ICC_PORT
 from ipop_ryu.lab.traffic import is_arp
 
-AGENT = [sys.executable, "-m", "ipop_ryu.bench.agents"]
+AGENT = [sys.executable, "-m", "ipop_bench.agents"]
 HELLO_MARK = b'"type":"hello"'
 
 
