@@ -20,7 +20,8 @@ from ipop_ryu.core.intents import (IccSend, PacketOut, RequestAggregateStats,
                                    RequestFlowStats)
 from ipop_ryu.core.switchmode import SwitchMode
 from ipop_ryu.ofp import packet_in
-from ipop_ryu.ofp.ryu13 import BUNDLE_MIN, bundled, more_replies_follow, to_wire
+from ipop_ryu.ofp.ryu13 import (BUNDLE_MIN, bundled, more_replies_follow, port_is_down,
+                                to_wire)
 
 CONF = cfg.CONF
 CONF.register_opts([cfg.StrOpt(name, default=default, help=help_text)
@@ -286,27 +287,35 @@ class SwitchModeApp(app_manager.RyuApp):
     def port_desc(self, ev):
         if ev.msg.datapath is not self.datapath:
             return
-        self._port_desc.update({p.port_no: _name(p.name) for p in ev.msg.body})
+        self._port_desc.update({p.port_no: p for p in ev.msg.body})
         if more_replies_follow(ev.msg):
             return
-        ports, self._port_desc = self._port_desc, {}
+        descs, self._port_desc = self._port_desc, {}
+        ports = {number: _name(desc.name) for number, desc in descs.items()}
+        down = [number for number, desc in descs.items() if port_is_down(desc)]
         if self._connecting:
             self._connecting = False
-            self._handle("switch_connected", self.core.switch_connected, ports)
+            self._handle("switch_connected", self.core.switch_connected, ports, down)
         else:
-            self._handle("ports", self.core.ports_changed, ports)
+            self._handle("ports", self.core.ports_changed, ports, down)
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def port_status(self, ev):
+        """A port added, deleted or changed (its link went down or up: a killed container's
+        port stays, LINK_DOWN, under the same number)."""
         msg = ev.msg
         if msg.datapath is not self.datapath:
             return
-        ports = dict(self.core.ports)
+        number = msg.desc.port_no
+        ports = {**self.core.bridge.names, **self.core.bridge.down}
+        down = set(self.core.bridge.down) - {number}
         if msg.reason == msg.datapath.ofproto.OFPPR_DELETE:
-            ports.pop(msg.desc.port_no, None)
+            ports.pop(number, None)
         else:
-            ports[msg.desc.port_no] = _name(msg.desc.name)
-        self._handle("ports", self.core.ports_changed, ports)
+            ports[number] = _name(msg.desc.name)
+            if port_is_down(msg.desc):
+                down.add(number)
+        self._handle("ports", self.core.ports_changed, ports, down)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def packet_in(self, ev):

@@ -83,11 +83,14 @@ def flow(table, priority, cookie, match=None, actions=(), **kw) -> Flow:
 @dataclass(frozen=True)
 class DeleteFlows:
     """Delete every flow whose cookie matches under cookie_mask (in all tables by default)
-    and whose match includes match_items (OpenFlow non-strict delete)."""
+    and whose match includes match_items (OpenFlow non-strict delete); with out_port, only
+    those with an output action to that port (learned flows' too: OVS learn writes a
+    plain output)."""
     cookie: int
     cookie_mask: int = 0xFFFFFFFFFFFFFFFF
     table: Optional[int] = None
     match_items: Tuple = ()
+    out_port: Optional[Port] = None
 
 
 @dataclass(frozen=True)

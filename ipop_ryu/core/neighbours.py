@@ -18,7 +18,7 @@ from .family import Requester, Sighting
 from .icc import Message
 from .intents import TABLE, Output, PacketOut
 from .membership import Membership
-from .pipeline import CAUGHT, delete_learned_mac
+from .pipeline import CAUGHT, FWD_ANY, delete_learned_mac
 from .ports import BridgePorts
 from .relay import CATCH_SPAN, RETRY_BUDGET, RETRY_FIRST, RETRY_MAX, Relayer  # noqa: F401
 from .neighbour_table import REFRESHED, NeighbourTable, Entry
@@ -74,16 +74,22 @@ class Neighbours:
     def _forget(self, entry: Entry) -> list:
         family = self._family(entry.ip)
         family.learned_router(entry.ip, False)
+        # a remote host withdrawn, aged out or its site gone: where the datapath learned its
+        # MAC (that site's tunnel) goes too, or traffic to it (which keeps the learned flow's
+        # idle timeout alive) never reaches the site it moves to, whose claim is then new
+        out = [] if entry.local else delete_learned_mac(entry.mac, (FWD_ANY,))
         if self.proxied(entry):
-            return family.remove(entry.ip)
+            return family.remove(entry.ip) + out
         family.responders.pop(entry.ip, None)
-        return []
+        return out
 
-    def drop_gone_ports(self) -> list:
-        """Hosts whose port left the bridge are gone."""
+    def drop_gone_ports(self, gone: Iterable[int] = ()) -> list:
+        """Hosts whose port left the bridge (or is down, or was replaced: `gone`) are gone,
+        here and, by withdrawal, at every peer."""
         out = []
+        gone = set(gone)
         for entry in self.local_entries():
-            if entry.port not in self.ports:
+            if entry.port not in self.ports or entry.port in gone:
                 self.table.remove(entry.ip)
                 self.announcer.gone(entry.ip)
                 out += self._forget(entry)

@@ -266,10 +266,17 @@ def delete_port_punt(port: int) -> list:
         if port < SHARED_METER else []
 
 
-def delete_learned_mac(mac: str) -> List[DeleteFlows]:
-    """Forget where the datapath learned mac (the host moved): it is flooded until relearned."""
+def delete_learned_mac(mac: str, tables=(FWD_ANY, FWD_LOCAL)) -> List[DeleteFlows]:
+    """Forget where the datapath learned mac (the host moved): it is flooded until relearned.
+    A remote host's MAC is learned in FWD_ANY only (from the overlay)."""
     return [DeleteFlows(cookie("learned_mac"), PURPOSE_MASK, table, (("eth_dst", mac),))
-            for table in (FWD_ANY, FWD_LOCAL)]
+            for table in tables]
+
+
+def delete_learned_to_port(port: int) -> DeleteFlows:
+    """Forget every MAC the datapath learned behind port (gone, replaced or down): the
+    learned flows output to it (delete by out_port), whatever table they are in."""
+    return DeleteFlows(cookie("learned_mac"), PURPOSE_MASK, out_port=port)
 
 
 def classify_overlay_port(port: int) -> Flow:

@@ -1,5 +1,9 @@
-"""The bridge's ports: which lead to hosts here (local) and which to other sites (overlay)."""
-from typing import Dict, List, Tuple
+"""The bridge's ports: which lead to hosts here (local) and which to other sites (overlay).
+
+A port whose link is down (a killed container's veth: OVS keeps the port, LINK_DOWN) counts
+as gone until it comes back: nothing can reach a host behind it.
+"""
+from typing import Dict, Iterable, List, Tuple
 
 from .intents import Output
 
@@ -9,13 +13,17 @@ MAX_OFPORT = 0xFFFFFF00       # above are reserved ports (LOCAL, CONTROLLER...)
 class BridgePorts:
     def __init__(self, is_overlay_port):
         self._is_overlay = is_overlay_port
-        self.names: Dict[int, str] = {}
+        self.names: Dict[int, str] = {}          # the live ports
+        self.down: Dict[int, str] = {}           # on the bridge, link down
         self.local: List[int] = []
         self.overlay: List[int] = []
         self._flood: Dict = {}
 
-    def set(self, names: Dict[int, str]):
-        self.names = dict(names)
+    def set(self, names: Dict[int, str], down: Iterable[int] = ()):
+        """names: every port of the bridge; down: those whose link is down."""
+        down = set(down)
+        self.names = {n: name for n, name in names.items() if n not in down}
+        self.down = {n: name for n, name in names.items() if n in down}
         self.overlay = sorted(n for n, name in self.names.items() if self._is_overlay(name))
         self.local = sorted(n for n, name in self.names.items()
                             if n < MAX_OFPORT and not self._is_overlay(name))

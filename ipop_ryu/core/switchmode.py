@@ -33,6 +33,12 @@ SUMMARY_INTERVAL = 10.0       # per-entry events log at DEBUG; INFO gets a summa
 # what a reload applies (peers, their keys and allowed_ips); any other option waits for a restart
 RELOADABLE = ("peers", "peers_file", "own", "icc_key", "icc_key_file", "private_key",
               "private_key_file")
+# OVS reruns a megaflow's `learn` when it revalidates it with packets not yet accounted for,
+# and a flow-mod makes it revalidate at once: a learned flow deleted just after frames that
+# taught it (a host's last echo replies from the site it left) comes straight back, and the
+# traffic to it keeps it alive. Sent again once those frames are accounted for, it stays gone.
+RELEARN_REPEATS = (0.25, 0.75)    # seconds after a delete of learned flows
+_LEARNED = pipeline.cookie("learned_mac")
 SUMMARY_COUNTERS = ("entries_learned", "entries_expired", "entries_withdrawn", "host_moved",
                     "host_conflict", "flows_repaired", "flows_removed_stale")
 
@@ -59,6 +65,7 @@ class SwitchMode:
                           "bindings": self.neighbours.icc_bindings,
                           "withdraw": self.neighbours.icc_withdraw}
         self._summary = Every(SUMMARY_INTERVAL, clock() + SUMMARY_INTERVAL)
+        self._deletes_again = [{} for _ in RELEARN_REPEATS]   # DeleteFlows -> when due
         self._summarised = Counter()
 
     # the parts most callers ask for
@@ -100,44 +107,56 @@ class SwitchMode:
             if purpose not in pipeline.TRANSIENT + pipeline.KEYED:
                 self.reconciler.sources[purpose] = StaticSource(by_purpose.get(purpose, ()))
 
-    def switch_connected(self, ports: Dict[int, str]) -> list:
+    def switch_connected(self, ports: Dict[int, str], down: Iterable[int] = ()) -> list:
         """Once the bridge's ports are known (so no ARP is punted from a port we cannot
         classify): install the pipeline over what is there, without wiping the bridge. An
         audit follows at once: it reinstalls what a new switch lacks and (after a graceful
-        restart) removes what nobody claims."""
-        self.bridge.set(ports)
+        restart) removes what nobody claims. down: the ports whose link is down (as gone;
+        what the datapath learned behind them, before we were here, goes)."""
+        self.bridge.set(ports, down)
         self.neighbours.drop_gone_ports()
         static = self._static_flows()
         self._update_static_sources(static)
         self.reconciler.reset()
         now = self.clock()
-        return self._count_flows(static + self.reconciler.tick(now) +
+        forgotten = [pipeline.delete_learned_to_port(p) for p in sorted(self.bridge.down)]
+        return self._outgoing(forgotten + static + self.reconciler.tick(now) +
                                  self.neighbours.replay_waiting(now))
 
-    def ports_changed(self, ports: Dict[int, str]) -> list:
+    def ports_changed(self, ports: Dict[int, str], down: Iterable[int] = ()) -> list:
+        """The bridge's ports now (a port status, a port list). A port that left, whose link
+        went down, or whose number now names another port (replaced) is gone: its hosts are
+        withdrawn everywhere and no flow outputs to it any more, learned ones included."""
+        old = dict(self.bridge.names)
         old_overlay, old_local = set(self.bridge.overlay), set(self.bridge.local)
-        self.bridge.set(ports)
-        overlay, local, rate = set(self.bridge.overlay), set(self.bridge.local), \
-            self.options.punt_rate
-        out = [pipeline.delete_overlay_port(p) for p in sorted(old_overlay - overlay)]
-        out += [pipeline.classify_overlay_port(p) for p in sorted(overlay - old_overlay)]
-        for port in sorted(old_local - local):
+        self.bridge.set(ports, down)
+        gone = {p for p, name in old.items() if self.bridge.names.get(p) != name}
+        kept_overlay = old_overlay & set(self.bridge.overlay) - gone
+        kept_local = old_local & set(self.bridge.local) - gone
+        rate = self.options.punt_rate
+        out = [pipeline.delete_learned_to_port(p) for p in sorted(gone)]
+        out += [pipeline.delete_overlay_port(p) for p in sorted(old_overlay - kept_overlay)]
+        out += [pipeline.classify_overlay_port(p)
+                for p in sorted(set(self.bridge.overlay) - kept_overlay)]
+        for port in sorted(old_local - kept_local):
             out += pipeline.delete_port_punt(port)
-        for port in sorted(local - old_local):
+        for port in sorted(set(self.bridge.local) - kept_local):
             out += pipeline.install_port_punt(port, rate)
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
-        out += self.neighbours.drop_gone_ports()
+        for port in set(self.bridge.names) - set(old):      # back (its link up again)
+            self._repeat_no_more(pipeline.delete_learned_to_port(port))
+        out += self.neighbours.drop_gone_ports(gone)
         self._update_static_sources(self._static_flows())
-        return self._count_flows(out)
+        return self._outgoing(out)
 
     def aggregate_stats(self, request, flow_count: int, packet_count: int) -> list:
         """The switch's answer to a RequestAggregateStats we sent."""
-        return self._count_flows(self.reconciler.aggregate_reply(request, flow_count,
+        return self._outgoing(self.reconciler.aggregate_reply(request, flow_count,
                                                                  packet_count, self.clock()))
 
     def flow_stats(self, request, flows: Iterable[Tuple[int, int, int, int]]) -> list:
         """The switch's answer to a RequestFlowStats: (cookie, table, priority, n_packets)."""
-        return self._count_flows(self.reconciler.flow_stats_reply(request, list(flows),
+        return self._outgoing(self.reconciler.flow_stats_reply(request, list(flows),
                                                                   self.clock()))
 
     # ---- a reload --------------------------------------------------------------------------
@@ -162,7 +181,7 @@ class SwitchMode:
         for name in change["changed"]:
             out += self.neighbours.withdraw_not_allowed(name, now)
         self.stats["reloads_applied"] += 1
-        return self._count_flows(out), {**change, "needs_restart": needs_restart}
+        return self._outgoing(out), {**change, "needs_restart": needs_restart}
 
     # ---- events ---------------------------------------------------------------------------
     def packet_in(self, in_port: int, data: bytes, metadata: int = 0) -> list:
@@ -170,8 +189,8 @@ class SwitchMode:
         if self.leases is not None:
             out = self.leases.packet_in(in_port, data)
             if out is not None:
-                return self._count_flows(out)
-        return self._count_flows(self.neighbours.packet_in(in_port, data, metadata))
+                return self._outgoing(out)
+        return self._outgoing(self.neighbours.packet_in(in_port, data, metadata))
 
     def icc_datagram(self, data: bytes, addr, received_at: Optional[float] = None) -> list:
         """A datagram from a peer; received_at is the wall-clock time it arrived."""
@@ -185,7 +204,7 @@ class SwitchMode:
         handler = self._handlers.get(message.type)
         if handler is not None:
             out += handler(message, self.clock())
-        return self._count_flows(out)
+        return self._outgoing(out)
 
     def tick(self) -> list:
         """Hellos, syncs, liveness, retries, aging, audits; call about ten times a second."""
@@ -203,7 +222,7 @@ class SwitchMode:
         out += self.reconciler.tick(now)
         if self._summary.due(now):
             self._log_summary()
-        return self._count_flows(out)
+        return self._outgoing(out) + self._outgoing(self._deletes_due(now), repeat=False)
 
     def _log_summary(self):
         delta = {k: self.stats[k] - self._summarised[k] for k in SUMMARY_COUNTERS}
@@ -213,6 +232,32 @@ class SwitchMode:
                      len(self.table), self.table.local_count)
             self._summarised.update(delta)
 
-    def _count_flows(self, out: list) -> list:
+    def _outgoing(self, out: list, repeat: bool = True) -> list:
+        """What a call returns to be carried out: flow-mods counted, and each delete of
+        learned flows sent again after RELEARN_REPEATS."""
         self.stats["flow_mods"] += sum(1 for i in out if isinstance(i, (Flow, DeleteFlows, Meter)))
+        if repeat:
+            now = None
+            for intent in out:
+                if type(intent) is DeleteFlows and intent.cookie == _LEARNED and \
+                        intent.cookie_mask == pipeline.PURPOSE_MASK:
+                    now = self.clock() if now is None else now
+                    for delay, waiting in zip(RELEARN_REPEATS, self._deletes_again):
+                        waiting.pop(intent, None)          # (kept in order of when due)
+                        waiting[intent] = now + delay
+        return out
+
+    def _repeat_no_more(self, intent: DeleteFlows):
+        for waiting in self._deletes_again:
+            waiting.pop(intent, None)
+
+    def _deletes_due(self, now: float) -> list:
+        out = []
+        for waiting in self._deletes_again:
+            while waiting:
+                intent, due = next(iter(waiting.items()))
+                if due > now:
+                    break
+                del waiting[intent]
+                out.append(intent)
         return out

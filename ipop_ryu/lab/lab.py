@@ -33,7 +33,7 @@ from . import wireguard
 from .topology import (ALLOWED_IPS, host_ipv6, host_mac, services_allowed_ips,
                        services_options, site_address, tunnel_ip, underlay_ip, uplink_ip, vni)
 from . import services as lab_services
-from .traffic import Capture
+from .traffic import Capture, PingLog
 
 WORKDIR_ROOT = os.environ.get("IPOP_RYU_LAB_ROOT") or "/tmp/ipop-ryu-lab"   # as the CLI
 NS_PREFIX = "ipr-"
@@ -540,12 +540,24 @@ class Lab:
         """tcpdump on iface in a site's (or host's) namespace: `with lab.capture(...) as cap`.
         max_packets makes tcpdump stop by itself after that many (see Capture.wait)."""
         ns = self.resolve_ns(where)
-        capdir = os.path.join(self.workdir, "captures")
-        os.makedirs(capdir, exist_ok=True)
-        path = os.path.join(capdir, f"tcpdump-{len(self._captures):03d}-{where}-{iface}.pcap")
+        path = self._capture_path(f"tcpdump-{len(self._captures):03d}-{where}-{iface}.pcap")
         cap = Capture(ns, iface, bpf_filter, path, self._env_for(ns), max_packets)
         self._captures.append(cap)
         return cap
+
+    def ping_log(self, where, ip, interval=0.05):
+        """ping -D from a host (or namespace) at 1/interval per second:
+        `with lab.ping_log("h5", ip) as pings`, then pings.longest_gap()."""
+        ns = self.resolve_ns(where)
+        path = self._capture_path(f"ping-{len(self._captures):03d}-{where}-{ip}.log")
+        log = PingLog(ns, ip, path, self._env_for(ns), interval)
+        self._captures.append(log)          # stopped by down() as captures are
+        return log
+
+    def _capture_path(self, name):
+        capdir = os.path.join(self.workdir, "captures")
+        os.makedirs(capdir, exist_ok=True)
+        return os.path.join(capdir, name)
 
     def namespaces(self):
         """This lab's namespaces that currently exist."""

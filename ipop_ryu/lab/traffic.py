@@ -60,6 +60,57 @@ def flush_arp(host):
     host.exec(["ip", "neigh", "flush", "dev", "eth0"])
 
 
+def interrupt(proc):
+    """SIGINT a tool we started (it writes its summary, or flushes its file), then reap it;
+    SIGTERM if it does not end."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            netns.terminate(proc)
+
+
+class PingLog:
+    """`ping -D` at a steady rate in a namespace for the duration of a with block: when each
+    echo reply came, by ping's own clock (wall time), to measure an outage by the echoes
+    themselves rather than by the time around the command that caused it."""
+    REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+)", re.M)
+
+    def __init__(self, ns, ip, path, env, interval=0.05):
+        self.ns, self.ip, self.path, self.env, self.interval = ns, ip, path, env, interval
+        self.proc = None
+
+    def __enter__(self):
+        # line-buffered: a reply is in the log when it comes, not when the buffer fills
+        argv = ["stdbuf", "-oL", "ping", "-D", "-n", "-i", str(self.interval), self.ip]
+        self.proc = netns.spawn(self.ns, argv, self.path, self.env, pidfile=self.path + ".pid")
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        interrupt(self.proc)
+
+    def replies(self):
+        """[(wall time, icmp_seq)] of every echo reply so far, in order."""
+        try:
+            with open(self.path, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return []
+        return [(float(t), int(seq)) for t, seq in self.REPLY.findall(text)]
+
+    def replied_after(self, when):
+        return any(t > when for t, _ in self.replies())
+
+    def longest_gap(self, since=0.0):
+        """The longest time between two consecutive replies, the later one after since."""
+        times = [t for t, _ in self.replies()]
+        return max((b - a for a, b in zip(times, times[1:]) if b > since), default=0.0)
+
+
 # --- captures ---------------------------------------------------------------------------
 
 class Capture:
@@ -106,12 +157,7 @@ class Capture:
             return False
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # tcpdump flushes the file on SIGINT
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                netns.terminate(self.proc)
+        interrupt(self.proc)      # tcpdump flushes the file on SIGINT
 
     def _stderr(self):
         try:

@@ -100,7 +100,8 @@ def to_message(datapath, intent):
         return parser.OFPFlowMod(
             datapath, cookie=intent.cookie, cookie_mask=intent.cookie_mask,
             table_id=ofp.OFPTT_ALL if intent.table is None else intent.table,
-            command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+            command=ofp.OFPFC_DELETE, out_group=ofp.OFPG_ANY,
+            out_port=ofp.OFPP_ANY if intent.out_port is None else port_number(intent.out_port),
             match=_match(dict(intent.match_items)))
     if isinstance(intent, PacketOut):
         return parser.OFPPacketOut(
@@ -219,6 +220,12 @@ def bundled(datapath, messages: list, bundle_id: int) -> list:
 def _bundle_ctrl(xid: int, bundle_id: int, kind: int) -> bytes:
     return _BUNDLE_CTRL.pack(ofp.OFP_VERSION, ofp.OFPT_EXPERIMENTER, _BUNDLE_CTRL.size, xid,
                              _ONF, _CONTROL, bundle_id, kind, _BUNDLE_FLAGS)
+
+
+def port_is_down(desc):
+    """A port (OFPPort) that can carry no frame: its link down (a vanished veth) or turned
+    down by configuration."""
+    return bool(desc.state & ofp.OFPPS_LINK_DOWN or desc.config & ofp.OFPPC_PORT_DOWN)
 
 
 def more_replies_follow(msg):

@@ -107,7 +107,8 @@ def shape(intent) -> Optional[Tuple[tuple, List[bytes]]]:
         else:
             match.append((name, slot))
     if type(intent) is DeleteFlows:
-        return (DeleteFlows, intent.cookie_mask, intent.table, tuple(match)), raws
+        return (DeleteFlows, intent.cookie_mask, intent.table, intent.out_port,
+                tuple(match)), raws
     actions = []
     for action in intent.actions:
         kind = type(action)

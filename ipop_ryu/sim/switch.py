@@ -1,10 +1,11 @@
 """A flow table that carries out the core's flow intents and answers its stats requests, as
-OVS would (OpenFlow 1.3 add/replace, non-strict delete by cookie mask and match, counts).
-Timeouts are not simulated: flows stay until deleted. Used by the unit tests and the
+OVS would (OpenFlow 1.3 add/replace, non-strict delete by cookie mask, match and out_port,
+counts). Timeouts are not simulated: flows stay until deleted. Used by the unit tests and the
 many-site simulator (flows indexed by cookie purpose, so a site with thousands of responders
 answers an audit without scanning them all)."""
 from ipop_ryu.core import pipeline
-from ipop_ryu.core.intents import DeleteFlows, Flow, RequestAggregateStats, RequestFlowStats
+from ipop_ryu.core.intents import (DeleteFlows, Flow, Output, RequestAggregateStats,
+                                   RequestFlowStats)
 
 FULL = 0xFFFFFFFFFFFFFFFF
 _PURPOSE_BITS = pipeline.COOKIE_TAG_MASK | pipeline.PURPOSE_MASK
@@ -32,7 +33,8 @@ class FakeSwitch:
                     for key, flow in list(group.items()):
                         if self._matches(flow, intent.cookie, intent.cookie_mask,
                                          intent.table) and \
-                                set(intent.match_items) <= set(flow.match_items):
+                                set(intent.match_items) <= set(flow.match_items) and \
+                                _outputs_to(flow, intent.out_port):
                             del group[key]
                             if pipeline.purpose_of(flow.cookie) == "proxy_arp":
                                 self.proxied.discard(pipeline.ip_of(flow.cookie))
@@ -70,3 +72,8 @@ class FakeSwitch:
             out += [i for i in step
                     if not isinstance(i, (RequestAggregateStats, RequestFlowStats))]
         return out
+
+
+def _outputs_to(flow, out_port) -> bool:
+    """OpenFlow's out_port filter of a delete: None (OFPP_ANY) takes every flow."""
+    return out_port is None or Output(out_port) in flow.actions

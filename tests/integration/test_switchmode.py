@@ -85,7 +85,9 @@ def test_host_that_leaves_expires_and_is_not_answered(lab_factory):
     site_a, h7 = lab.sites["A"], lab.hosts["h7"]
     assert arping(lab.hosts["h5"], "10.0.3.7").ok
     wait_for(lambda: flows(site_a, "proxy_arp", "10.0.3.7"), 5, "responder flow")
-    h7.exec(["ip", "link", "set", "eth0", "down"])                   # the host leaves
+    # the host falls silent, its port up (a port whose link goes down is withdrawn at once:
+    # test_port_flows)
+    h7.exec(["ip", "link", "set", "eth0", "arp", "off"])
     wait_for(lambda: not flows(site_a, "proxy_arp", "10.0.3.7"), 10, "responder removed")
     # the flow's hard timeout is the entry's remaining life in whole seconds, rounded down:
     # it goes up to a second before the entry, which the controller answers from till then
@@ -130,7 +132,7 @@ def test_unicast_arp_reaches_the_real_host_never_the_proxy(lab_factory):
     # h5's requests were just replayed at B, so B's catch flow for h5 took h7's reply: B's
     # controller forwarded it (it answers no relay), as the datapath would have
     assert stats(lab.sites["B"])["arp"]["caught_forwarded"] >= 1
-    h7.exec(["ip", "link", "set", "eth0", "down"])
+    h7.exec(["ip", "link", "set", "eth0", "arp", "off"])      # silent, still learned
     out = h5.exec(unicast, check=False).stdout
     assert "from" not in out.lower(), "the proxy never answers a unicast probe: " + out
     assert arping(h5, "10.0.3.7").ok, "a broadcast request is still answered while it lives"

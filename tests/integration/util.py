@@ -93,23 +93,37 @@ def peer_states(site):
     return {p["name"]: p["state"] for p in rest(site, "/ipop/v1/peers")}
 
 
-def add_host(lab, site_name, name, ip, mac, ip6=""):
+def add_host(lab, site_name, name, ip, mac, ip6="", attach=True):
     """Plug a new container into a running lab's site (a host that arrives or moves); with
-    ip6, with IPv6 (that address without DAD, and a link-local one from the MAC)."""
-    from ipop_ryu.lab import netns
+    ip6, with IPv6 (that address without DAD, and a link-local one from the MAC). With
+    attach=False its veth is ready but not yet a port of the bridge (see attach_host)."""
     from ipop_ryu.lab.lab import Host
     site = lab.sites[site_name]
     host = Host(name, site_name, f"{site.ns}-{name}", ip, mac, name, lab, ip6=ip6)
     lab._new_ns(host.ns, ipv6=bool(ip6))  # named under the lab's suffix: down() removes it
+    plug_veth(lab, host)
+    if attach:
+        attach_host(lab, host)
+    return host
+
+
+def plug_veth(lab, host):
+    """The host's eth0 and its peer in the site's namespace (the bridge's port, by name), as
+    the lab makes them: a new container, or one whose veth was deleted."""
+    from ipop_ryu.lab import netns
+    site = lab.sites[host.site]
     netns.add_veth(host.ns, "eth0", site.ns, host.port)
-    netns.configure(host.ns, "eth0", address=ip, mac=mac, mtu=lab.mtu)
-    if ip6:
-        netns.add_address(host.ns, "eth0", ip6, 64, nodad=True)
+    netns.configure(host.ns, "eth0", address=host.ip, mac=host.mac, mtu=lab.mtu)
+    if host.ip6:
+        netns.add_address(host.ns, "eth0", host.ip6, 64, nodad=True)
     netns.configure(site.ns, host.port, mtu=lab.mtu)
     lab.exec(host.ns, ["ethtool", "-K", "eth0", "tx", "off"])
+
+
+def attach_host(lab, host):
+    site = lab.sites[host.site]
     site.vsctl("add-port", site.bridge, host.port)
-    site.hosts[name] = lab.hosts[name] = host
-    return host
+    site.hosts[host.name] = lab.hosts[host.name] = host
 
 
 def rss_kb(pid):

@@ -4,7 +4,7 @@ from ipop_ryu.compat.framework import ofproto_v1_3_parser as parser
 
 from ipop_ryu.core import pipeline
 from ipop_ryu.core.intents import CONTROLLER, TABLE, Output, PacketOut
-from ipop_ryu.ofp.ryu13 import to_message, to_wire
+from ipop_ryu.ofp.ryu13 import port_is_down, to_message, to_wire
 
 from .helpers import who_has
 
@@ -66,3 +66,23 @@ def test_other_intents_go_through_ryu():
     dp = FakeDatapath()
     bufs = to_wire(dp, pipeline.install_arp_responder("10.0.3.7", "02:00:0a:00:03:07", 30)[0])
     assert len(bufs) == 1 and bufs[0][1] == ofp.OFPT_FLOW_MOD and dp.xid == 1
+
+
+def test_delete_by_out_port():
+    """The delete of what was learned behind a port names the port; every other delete
+    takes any port."""
+    msg = serialise(pipeline.delete_learned_to_port(7))
+    assert msg.command == ofp.OFPFC_DELETE and msg.table_id == ofp.OFPTT_ALL
+    assert msg.out_port == 7 and msg.cookie == pipeline.cookie("learned_mac")
+    assert msg.cookie_mask == pipeline.PURPOSE_MASK
+    assert serialise(pipeline.delete_overlay_port(7)).out_port == ofp.OFPP_ANY
+
+
+def test_a_port_is_down_when_its_link_is_or_it_is_turned_down():
+    def port(state=0, config=0):
+        return parser.OFPPort(port_no=3, hw_addr="02:00:00:00:00:03", name=b"h3", config=config,
+                              state=state, curr=0, advertised=0, supported=0, peer=0,
+                              curr_speed=0, max_speed=0)
+    assert not port_is_down(port(state=ofp.OFPPS_LIVE))
+    assert port_is_down(port(state=ofp.OFPPS_LINK_DOWN))
+    assert port_is_down(port(config=ofp.OFPPC_PORT_DOWN))

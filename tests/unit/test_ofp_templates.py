@@ -70,6 +70,11 @@ def test_pipeline_flows_and_the_ones_ryu_keeps():
          + pipeline.install_port_punt(3, 100)[1:] + pipeline.delete_all_ours())
 
 
+def test_deletes_by_out_port_keep_their_own_port():
+    """out_port is part of the shape: one port's delete is never patched into another's."""
+    same([pipeline.delete_learned_to_port(port) for port in (3, 4, 3, 0xFFFFFFFE)])
+
+
 def test_learn_flows_fall_back_to_ryu_and_still_match():
     learning = [f for f in pipeline.base_flows(100)
                 if any(type(a) is Learn for a in f.actions)]

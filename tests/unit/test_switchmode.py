@@ -111,7 +111,8 @@ def test_expiry_removes_entry_and_responder():
     assert not of(DeleteFlows, a.tick())
     clock.now += 1
     assert a.table.get("10.0.3.7", clock()) is None
-    assert of(DeleteFlows, a.tick()) == pipeline.delete_arp_responder("10.0.3.7")
+    assert of(DeleteFlows, a.tick()) == pipeline.delete_arp_responder("10.0.3.7") + \
+        pipeline.delete_learned_mac(mac_of("10.0.3.7"), (pipeline.FWD_ANY,))
     step = a.packet_in(1, who_has("10.0.3.3", "10.0.3.7"))
     assert a.stats["arp_answered_by_controller"] == 0 and of(IccSend, step)
 
@@ -249,7 +250,9 @@ def test_hellos_liveness_and_withdrawal():
     clock.now += 3.5                                             # B falls silent
     step = a.tick()
     assert not a.peers.get("B").up
-    assert of(DeleteFlows, step) == pipeline.delete_arp_responder("10.0.3.7")
+    assert of(DeleteFlows, step) == pipeline.delete_arp_responder("10.0.3.7") + \
+        pipeline.delete_learned_mac(mac_of("10.0.3.7"), (pipeline.FWD_ANY,)), \
+        "nothing answers for B's host, nor sends its MAC to B's tunnel"
     assert a.table.get("10.0.3.7", clock()) is None
     b.members.boot = "rebooted"                                  # B restarts and says hello
     b.members.hellos.soon(clock())
