@@ -310,3 +310,30 @@ def test_without_a_gateway_the_pipeline_is_as_before():
     assert not purposes & {"gateway_in", "gateway_out", "gateway_mac", "services_drop",
                            "services_local"}
     assert core.leases is None
+
+
+def test_the_services_flows_are_audited_like_the_rest():
+    """A site's audit finds its services flows in place, and puts back one removed by hand."""
+    from ipop_ryu.core import reconcile
+    from ipop_ryu.core.intents import DeleteFlows
+    from .fakeswitch import FakeSwitch
+    clock = Clock()
+    core = SwitchMode(options("A", ["B"], peer_hold_time=1000, **SERVICES), clock=clock,
+                      wallclock=clock)
+    switch = FakeSwitch()
+    switch.apply(core.switch_connected(PORTS["A"]))
+    switch.answer(core)
+    core.reconciler.hold_deletes = False
+
+    def audit():
+        clock.now += reconcile.AUDIT_INTERVAL + 0.01
+        switch.apply(core.tick())
+        return [i for i in switch.answer(core) if not isinstance(i, IccSend)]
+    assert audit() == []
+    gateway_mac = pipeline.cookie("gateway_mac")
+    switch.apply([DeleteFlows(gateway_mac, pipeline.PURPOSE_MASK)])
+    assert not switch.select(gateway_mac, pipeline.PURPOSE_MASK)
+    for _ in range(3):                  # the audit under way, then the next one
+        audit()
+    assert switch.select(gateway_mac, pipeline.PURPOSE_MASK) and \
+        core.stats["flows_repaired"] == 1
