@@ -32,12 +32,19 @@ pytestmark = pytest.mark.skipif(not (shutil.which("dnsmasq") and shutil.which("b
                                 reason="needs dnsmasq (dnsmasq-base) and busybox")
 
 
-def serve_dhcp(lab, site, request):
+def serve_dhcp(lab, site, request, gateway6=None):
     """The gateway on the bridge's own port and dnsmasq bound to it, as the site's host
-    side sets them up; stopped by pid when the test ends."""
+    side sets them up (with gateway6: router advertisements too); stopped by pid when the
+    test ends."""
     bridge = site.bridge
     site.vsctl("set", "bridge", bridge, f"other-config:hwaddr={GATEWAY_MAC}")
     lab.exec(site.ns, ["ip", "addr", "add", f"{GATEWAY}/24", "dev", bridge])
+    ra = []
+    if gateway6:
+        # on the bridge's port alone: the site's VXLAN ports would send RSs of their own
+        lab.exec(site.ns, ["sysctl", "-qw", f"net.ipv6.conf.{bridge}.disable_ipv6=0"])
+        lab.exec(site.ns, ["ip", "addr", "add", gateway6, "dev", bridge, "nodad"])
+        ra = ["--enable-ra", f"--dhcp-range=::,constructor:{bridge},ra-stateless"]
     lab.exec(site.ns, ["ip", "link", "set", bridge, "up"])
     # the userspace datapath forwards partial checksums as they are (see Lab): the kernel
     # must fill in dnsmasq's, or udhcpc drops the replies
@@ -51,7 +58,7 @@ def serve_dhcp(lab, site, request):
         f"--dhcp-range={POOL[0]},{POOL[1]},255.255.255.0,2m",
         f"--dhcp-leasefile={os.path.join(rundir, 'dnsmasq.leases')}",
         f"--pid-file={os.path.join(rundir, 'dnsmasq.pid')}", "--log-dhcp",
-        "--log-facility=-"],
+        "--log-facility=-", *ra],
         os.path.join(rundir, "dnsmasq.log"), lab._env_for(site.ns))
     request.addfinalizer(lambda: netns.terminate(proc))
     wait_for(lambda: os.path.exists(os.path.join(rundir, "dnsmasq.pid")), 10, "dnsmasq up")
@@ -124,3 +131,40 @@ def test_a_lease_is_answered_at_the_other_site_and_dhcp_never_crosses(lab_factor
     client.send_signal(signal.SIGUSR2)                 # udhcpc: release the lease
     wait_for(lambda: not flows(b, "proxy_arp", leased), 5, f"{leased} withdrawn at B")
     assert leased not in arp_table(b)
+
+
+def default_route6(host):
+    return host.exec(["ip", "-6", "route", "show", "default"]).stdout
+
+
+def test_router_advertisements_stay_in_their_site(lab_factory, request):
+    """RAs for gateway6 from site A's gateway: A's container forms its SLAAC address and
+    routes via the link-local every site shares; B's, with no server of its own, hears
+    none (nor does either overlay port carry an RS or RA)."""
+    spec = seed_two_sites(extra_options={"gateway": f"{GATEWAY}/24",
+                                         "gateway6": "fd00:3::1/64"})
+    spec.ipv6 = True
+    lab = lab_factory(spec)
+    h3, h7 = lab.hosts["h3"], lab.hosts["h7"]
+    router_filter = "icmp6 and (ip6[40] == 133 or ip6[40] == 134)"
+    overlay = [lab.capture("A", "ipop-B", router_filter), lab.capture("B", "ipop-A",
+                                                                      router_filter)]
+    at_b = lab.capture("h7", "eth0", router_filter)
+    with overlay[0], overlay[1], at_b:
+        serve_dhcp(lab, lab.sites["A"], request, gateway6="fd00:3::1/64")
+        h7.exec(["ip", "link", "set", "eth0", "down"])       # each sends its RS anew
+        h7.exec(["ip", "link", "set", "eth0", "up"])
+        h3.exec(["ip", "link", "set", "eth0", "down"])
+        h3.exec(["ip", "link", "set", "eth0", "up"])
+        route = wait_for(lambda: "fe80::49:50ff:fe4f:5001" in default_route6(h3)
+                         and default_route6(h3), 20, "h3's default route from the RA")
+        assert "dev eth0" in route
+        assert "fd00:3::" in h3.exec(["ip", "-6", "addr", "show", "dev", "eth0",
+                                      "mngtmpaddr"]).stdout, "a SLAAC address"
+        # B's host asks (its RS after the link came up) and is not answered from A
+        wait_for(lambda: at_b.proc.poll() is None and os.path.getsize(at_b.path) > 24, 10,
+                 "h7's router solicitation")
+    assert default_route6(h7) == "", "no route from another site's RA"
+    assert all(p.get("raw", b"")[54:55] != b"\x86" for p in at_b.packets()), \
+        "h7 heard no RA"
+    assert overlay[0].count() == 0 and overlay[1].count() == 0, "RS/RA crossed the overlay"
