@@ -98,7 +98,8 @@ SCHEMAS: Dict[str, Dict] = {
     # `node` owns ip at mac (the answer to an arp_request, or an announcement); an optional
     # `age` says how long ago the owner last saw the host (its claim's time is ts - age)
     "arp_reply": {"ip": _ipv4, "mac": _mac},
-    # liveness; `boot` changes when the sender restarts, so peers resend their entries
+    # liveness; `boot` changes when the sender restarts, so peers resend their entries;
+    # optional `gateway`, `gateway6`, `gateway_mac`: the sender's anycast gateway (gateway.py)
     "hello": {"boot": lambda v: isinstance(v, str) and 0 < len(v) <= 32},
     # the IPv6 counterparts (ND): a host at `node` sends an NS for target_ip (sender_ip "::":
     # a DAD probe, answered only by an owner); `node` owns ip at mac (optional `age`)
@@ -116,6 +117,9 @@ SCHEMAS: Dict[str, Dict] = {
     "withdraw": {"ips": lambda v: isinstance(v, list) and 0 < len(v) <= MAX_BINDINGS},
 }
 
+_HELLO_OPTIONAL = (("gateway", lambda v: isinstance(v, str) and 0 < len(v) <= 64),
+                   ("gateway6", lambda v: isinstance(v, str) and 0 < len(v) <= 64),
+                   ("gateway_mac", _mac))
 _CHECKS = {msg_type: tuple({**HEADER, **schema}.items()) for msg_type, schema in SCHEMAS.items()}
 
 
@@ -350,6 +354,9 @@ def parse_payload(payload: bytes) -> "Message":
         if not isinstance(body["router"], bool):
             raise Drop(BAD_FIELD, "router")
         fields["router"] = body["router"]
+    if msg_type == "hello":     # a bad optional field is left out, the hello still counts
+        fields.update((name, body[name]) for name, valid in _HELLO_OPTIONAL
+                      if name in body and valid(body[name]))
     if msg_type == "bindings":
         fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
         fields["routers"] = _routers(body["bindings"]) & {b[0] for b in fields["bindings"]}

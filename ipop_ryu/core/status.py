@@ -176,7 +176,10 @@ def stats(core) -> dict:
                                                       "declined", "expired", "replaced")},
             "lease_port_unknown": s["lease_port_unknown"],
             "dhcp_malformed": s["dhcp_malformed"], "dhcp_ignored": s["dhcp_ignored"],
-            "gateway_not_learned": s["gateway_not_learned"]},
+            "gateway_not_learned": s["gateway_not_learned"],
+            # peers whose hellos name another gateway: field -> [theirs, ours]
+            "gateway_mismatch": {peer: {key: list(pair) for key, pair in fields.items()}
+                                 for peer, fields in sorted(core.gateway.mismatched.items())}},
         "errors": {k.split(".", 1)[1]: v for k, v in s.items() if k.startswith("internal_errors.")},
         "switch_errors": s["switch_errors"],
     }

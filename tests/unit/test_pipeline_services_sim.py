@@ -337,3 +337,33 @@ def test_the_services_flows_are_audited_like_the_rest():
         audit()
     assert switch.select(gateway_mac, pipeline.PURPOSE_MASK) and \
         core.stats["flows_repaired"] == 1
+
+
+def hellos(intents):
+    return [i for i in intents if isinstance(i, IccSend) and b'"hello"' in i.data]
+
+
+def test_a_peer_with_another_gateway_is_reported_not_fought():
+    clock = Clock()
+    a = Site("A", clock, **SERVICES)
+    out = []
+
+    def hears(b, times=1):
+        """A hears b's hellos (each B a fresh instance: its sequence numbers follow the
+        clock, so a later one is no replay)."""
+        for _ in range(times):
+            clock.now += 10
+            for send in hellos(b.core.tick()):
+                out.extend(a.core.icc_datagram(send.data, ("192.0.2.2", 40000)))
+    hears(Site("B", clock))                  # no services (or from before them): nothing
+    assert a.core.gateway.mismatched == {}
+    clock.now += 1
+    hears(Site("B", clock, gateway=SERVICES["gateway"], gateway_mac="02:49:50:4f:50:02"), 2)
+    assert a.core.stats["gateway_mismatch"] == 1, "reported once, not at every hello"
+    assert a.core.gateway.mismatched == {"B": {
+        "gateway_mac": ("02:49:50:4f:50:02", GATEWAY_MAC),
+        "gateway6": (None, GATEWAY6 + "/64")}}
+    assert not [i for i in out if not isinstance(i, IccSend)], "nothing changes in the bridge"
+    clock.now += 1
+    hears(Site("B", clock, **SERVICES))
+    assert a.core.gateway.mismatched == {}
