@@ -125,6 +125,8 @@ def page_icc():
         fields = [(name, valid, "") for name, valid in schema.items()]
         fields += [(name, valid, "optional") for name, valid
                    in icc.OPTIONAL.get(msg_type, {}).items()]
+        fields += [(name, valid, "optional; left out when bad") for name, valid
+                   in icc.LENIENT.get(msg_type, {}).items()]
         if not fields:
             lines += ["No fields of its own.", ""]
             continue

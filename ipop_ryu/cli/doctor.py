@@ -26,7 +26,7 @@ import urllib.request
 
 from ipop_ryu.core.config import ConfigError
 from ipop_ryu.host import CommandError
-from ipop_ryu.host.ovsctl import DEFAULT_RUNDIR, ensure_ovs_running, is_connected, vsctl
+from ipop_ryu.host.ovsctl import ensure_ovs_running, is_connected, vsctl
 from ipop_ryu.host.site import ETC, Site, is_site_file
 
 from . import doctor_datapath
@@ -34,20 +34,12 @@ from .status import arp_rows
 from . import doctor_services
 
 
-def ovs_not_answering(exc):
-    """OVS's error, and where no OVS_RUNDIR was given, that one may be needed."""
-    if "OVS_RUNDIR" in os.environ:
-        return str(exc)
-    return (f"{exc}; or, if it runs with another run directory than {DEFAULT_RUNDIR}, "
-            f"export OVS_RUNDIR=<that directory> (where its db.sock is) before ipop-ryu")
-
-
 def check_bridge(site, bridge):
     """(problems, the bridges OVS has, or None when OVS or this bridge is not there)."""
     try:
         bridges = ensure_ovs_running()
     except CommandError as exc:
-        return [ovs_not_answering(exc)], None
+        return [str(exc)], None
     if bridge not in bridges:
         return [f"no bridge {bridge} (bridges: {', '.join(bridges) or 'none'}): create it: "
                 f"ipop-ryu bridge setup {bridge} --controller {site.target} --peer NAME=IP"], None

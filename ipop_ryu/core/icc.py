@@ -141,7 +141,8 @@ MEANINGS: Dict[str, str] = {
                  "(gratuitous ARP, a move); `age` says how long ago the owner last saw the host "
                  "(the claim's time is `ts - age`)",
     "hello": "liveness, every hello_interval; `boot` changes when the sender restarts, so peers "
-             "resend their entries",
+             "resend their entries; `gateway`, `gateway6` and `gateway_mac` (site services) say "
+             "the sender's anycast gateway, which must be every site's (core/gateway.py)",
     "nd_request": "the IPv6 counterpart of arp_request: a host at `node` sends an NS for "
                   "`target_ip` (`sender_ip` `::`: a DAD probe, answered only by an owner)",
     "nd_reply": "the IPv6 counterpart of arp_reply: `node` owns `ip` at `mac`; `router` true: "
@@ -157,6 +158,16 @@ MEANINGS: Dict[str, str] = {
                 "address is checked on its own, and only entries `node` owns are removed",
 }
 
+
+def _short_text(value):
+    """a string of 1-64 characters"""
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+# optional fields that are only advice: a bad one is left out and the message still counts
+LENIENT: Dict[str, Dict] = {
+    "hello": {"gateway": _short_text, "gateway6": _short_text, "gateway_mac": _mac},
+}
 _CHECKS = {msg_type: tuple({**HEADER, **schema}.items()) for msg_type, schema in SCHEMAS.items()}
 
 
@@ -388,6 +399,8 @@ def parse_payload(payload: bytes) -> "Message":
             if not valid(body[name]):
                 raise Drop(BAD_FIELD, name)
             fields[name] = body[name]
+    fields.update((name, body[name]) for name, valid in LENIENT.get(msg_type, {}).items()
+                  if name in body and valid(body[name]))
     if msg_type == "bindings":
         fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
         fields["routers"] = _routers(body["bindings"]) & {b[0] for b in fields["bindings"]}

@@ -54,11 +54,13 @@ TABLES = _declare(
     # and the goto to punt copies the frame to the controller, to learn from and relay as ICC
     ("arp", "neighbour resolution (ARP and IPv6 ND): overlay broadcasts dropped, responders for "
             "learned remote hosts, local broadcasts delivered locally with a copy to punt; "
-            "the rest -> learn", ("learn", "fwd_any", "fwd_local", "punt", "nd_answer")),
+            "with a gateway (pipeline_services.py) also what stays in the site: the "
+            "gateway's frames, DHCP and RS/RA; the rest -> learn", ("learn", "fwd_any", "fwd_local", "punt", "nd_answer")),
     ("learn", "OVS learn writes eth_src -> in_port into fwd_any (for local ports also into "
               "fwd_local); local frames -> fwd_any, overlay frames -> fwd_local",
      ("fwd_any", "fwd_local")),
-    ("fwd_any", "learned MACs on any port; miss -> flood", ("flood",)),
+    ("fwd_any", "learned MACs on any port (the gateway MAC: the bridge's own port); "
+                "miss -> flood", ("flood",)),
     ("fwd_local", "learned MACs on local ports only; miss: every local port (split horizon)",
      ()),
     ("flood", "from a local port: every other port, local and overlay", ()),

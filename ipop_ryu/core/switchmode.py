@@ -19,6 +19,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from . import pipeline, pipeline_nd, pipeline_services
 from .config import Options
 from .intents import DeleteFlows, Flow, Meter
+from .gateway import GatewayWatch, hello_fields
 from .leases import LeaseWatch
 from .membership import Membership
 from .neighbours import RETRY_BUDGET, Neighbours  # noqa: F401  (RETRY_BUDGET: tests, docs)
@@ -61,9 +62,12 @@ class SwitchMode:
         self.reconciler = Reconciler(self.stats)
         self.reconciler.hold_deletes = self.members.graceful.active
         self.reconciler.sources.update(self.neighbours.flow_sources())
+        self.members.hello_fields = hello_fields(options)
+        self.gateway = GatewayWatch(options, self.stats)
         self._handlers = {**self.neighbours.handlers,
                           "bindings": self.neighbours.icc_bindings,
-                          "withdraw": self.neighbours.icc_withdraw}
+                          "withdraw": self.neighbours.icc_withdraw,
+                          "hello": self.gateway.hello}
         self._summary = Every(SUMMARY_INTERVAL, clock() + SUMMARY_INTERVAL)
         self._deletes_again = [{} for _ in RELEARN_REPEATS]   # DeleteFlows -> when due
         self._summarised = Counter()

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from ipop_ryu.lab import arping, netns, ping, seed_two_sites
+from ipop_ryu.lab import arping, ping, seed_two_sites
 from ipop_ryu.lab.topology import vni
 
 from .test_site_service import CLI, FAST, doctor, problems_until, vsctl
@@ -82,10 +82,10 @@ def test_each_data_path_fault_doctor_names(lab, request, tmp_path):
     # OVS not at the default run directory and OVS_RUNDIR not exported: doctor names it
     env = {k: v for k, v in a.ovs.env.items() if k not in ("OVS_RUNDIR", "OVS_DBDIR")}
     status, lines = doctor(lab, env=env)
-    assert status == 1 and lines[0].startswith("Open vSwitch is not running (") and \
-        lines[0].endswith("; or, if it runs with another run directory than "
-                          "/var/run/openvswitch, export OVS_RUNDIR=<that directory> (where "
-                          "its db.sock is) before ipop-ryu"), lines
+    assert status == 1 and lines[0].startswith(
+        "Open vSwitch is not running in /var/run/openvswitch (") and lines[0].endswith(
+        f"; export OVS_RUNDIR={a.ovs.env['OVS_RUNDIR']} (where this host's Open vSwitch "
+        f"runs)"), lines
 
 
 def test_claims_refused_by_allowed_ips_are_named(lab_factory):

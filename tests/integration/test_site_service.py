@@ -141,7 +141,7 @@ def test_each_problem_doctor_names(lab, request, tmp_path):
     # OVS not reachable
     env = dict(a.ovs.env, OVS_RUNDIR=str(tmp_path / "no-ovs-here"))
     status, lines = doctor(lab, env=env)
-    assert status == 1 and lines[0].startswith("Open vSwitch is not running (") \
+    assert status == 1 and lines[0].startswith("Open vSwitch is not running in ") \
         and "systemctl start openvswitch-switch" in lines[0], lines
 
 

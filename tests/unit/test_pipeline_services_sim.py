@@ -310,3 +310,60 @@ def test_without_a_gateway_the_pipeline_is_as_before():
     assert not purposes & {"gateway_in", "gateway_out", "gateway_mac", "services_drop",
                            "services_local"}
     assert core.leases is None
+
+
+def test_the_services_flows_are_audited_like_the_rest():
+    """A site's audit finds its services flows in place, and puts back one removed by hand."""
+    from ipop_ryu.core import reconcile
+    from ipop_ryu.core.intents import DeleteFlows
+    from .fakeswitch import FakeSwitch
+    clock = Clock()
+    core = SwitchMode(options("A", ["B"], peer_hold_time=1000, **SERVICES), clock=clock,
+                      wallclock=clock)
+    switch = FakeSwitch()
+    switch.apply(core.switch_connected(PORTS["A"]))
+    switch.answer(core)
+    core.reconciler.hold_deletes = False
+
+    def audit():
+        clock.now += reconcile.AUDIT_INTERVAL + 0.01
+        switch.apply(core.tick())
+        return [i for i in switch.answer(core) if not isinstance(i, IccSend)]
+    assert audit() == []
+    gateway_mac = pipeline.cookie("gateway_mac")
+    switch.apply([DeleteFlows(gateway_mac, pipeline.PURPOSE_MASK)])
+    assert not switch.select(gateway_mac, pipeline.PURPOSE_MASK)
+    for _ in range(3):                  # the audit under way, then the next one
+        audit()
+    assert switch.select(gateway_mac, pipeline.PURPOSE_MASK) and \
+        core.stats["flows_repaired"] == 1
+
+
+def hellos(intents):
+    return [i for i in intents if isinstance(i, IccSend) and b'"hello"' in i.data]
+
+
+def test_a_peer_with_another_gateway_is_reported_not_fought():
+    clock = Clock()
+    a = Site("A", clock, **SERVICES)
+    out = []
+
+    def hears(b, times=1):
+        """A hears b's hellos (each B a fresh instance: its sequence numbers follow the
+        clock, so a later one is no replay)."""
+        for _ in range(times):
+            clock.now += 10
+            for send in hellos(b.core.tick()):
+                out.extend(a.core.icc_datagram(send.data, ("192.0.2.2", 40000)))
+    hears(Site("B", clock))                  # no services (or from before them): nothing
+    assert a.core.gateway.mismatched == {}
+    clock.now += 1
+    hears(Site("B", clock, gateway=SERVICES["gateway"], gateway_mac="02:49:50:4f:50:02"), 2)
+    assert a.core.stats["gateway_mismatch"] == 1, "reported once, not at every hello"
+    assert a.core.gateway.mismatched == {"B": {
+        "gateway_mac": ("02:49:50:4f:50:02", GATEWAY_MAC),
+        "gateway6": (None, GATEWAY6 + "/64")}}
+    assert not [i for i in out if not isinstance(i, IccSend)], "nothing changes in the bridge"
+    clock.now += 1
+    hears(Site("B", clock, **SERVICES))
+    assert a.core.gateway.mismatched == {}
