@@ -12,7 +12,7 @@ $(error FRAMEWORK=$(FRAMEWORK): expected one of $(FRAMEWORKS))
 endif
 PY := $(VENV)/bin/python
 APT_PACKAGES := openvswitch-switch iproute2 iputils-ping arping tcpdump iperf3 ethtool nftables \
-                wireguard-go wireguard-tools
+                wireguard-go wireguard-tools etcd-server etcd-client
 # ryu 4.34 does not build with setuptools>=68 (get_script_args): every install is constrained.
 PIP := PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PY) -m pip install -q
 
