@@ -190,11 +190,15 @@ class DirectoryClient:
                     self._safe(self.session.authenticate)
                 elif "compacted" not in lost.reason:
                     self.session.failover(lost.endpoint)
-                if "silent" in lost.reason:
+                if lost.silent:
                     self.counters["dead-watches"] += 1
             except DirectoryError as e:
                 reason = str(e)
                 self._trouble("list-failed", str(e))
+                attempt += 1
+            except Exception as e:    # noqa: BLE001 - an answer we did not expect: relist
+                reason = f"unexpected {type(e).__name__}: {e}"
+                self._trouble("watch-error", reason)
                 attempt += 1
             self.synced.clear()
             self._pause(attempt)
@@ -222,7 +226,7 @@ class DirectoryClient:
                 if now - self.last_traffic >= self.heartbeat * random.uniform(1.0, 1.2):
                     self._beat_once()
                 attempt = 0
-            except DirectoryError as e:
+            except Exception as e:    # noqa: BLE001 - DirectoryError, or an answer unexpected
                 self._trouble("lease-failed", str(e))
                 attempt += 1
                 self._pause(attempt)
@@ -285,7 +289,7 @@ class DirectoryClient:
                     for path, value in batch.items():
                         if self._pending.get(path, b"?") == value:
                             del self._pending[path]
-            except DirectoryError as e:
+            except Exception as e:    # noqa: BLE001 - DirectoryError, or an answer unexpected
                 if "requested lease not found" in str(e):
                     self._lease_id = 0       # the lease loop grants a new one
                 self._trouble("write-failed", str(e))

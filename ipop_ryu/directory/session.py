@@ -106,9 +106,12 @@ class Session:
         if not self.user:
             return
         client = client or self.client()
+        # not with the old token: etcd checks a token, even a stale one, before the password
+        self.http.headers.pop("Authorization", None)
         try:
-            resp = self.http.post(client.get_url("/auth/authenticate"), timeout=self.timeout,
-                                  json={"name": self.user, "password": self._password})
+            resp = requests.post(client.get_url("/auth/authenticate"), timeout=self.timeout,
+                                 json={"name": self.user, "password": self._password},
+                                 verify=self.http.verify)
         except requests.RequestException as e:
             raise gw_errors.ConnectionFailedError(str(e)) from None
         if resp.status_code == 503:
@@ -131,17 +134,20 @@ class Session:
         raise Unavailable(f"etcd {what}: no endpoint answered (last: {last})")
 
     def _with_auth(self, op, client):
-        if self.user and "Authorization" not in self.http.headers:
-            self.authenticate(client)
-        try:
-            return op(client)
-        except gw_errors.Etcd3Exception as e:
-            if isinstance(e, _RETRY_ELSEWHERE):
-                raise
-            detail = _detail(e)
-            if "invalid auth token" in detail or "user name is empty" in detail:
+        for attempt in (1, 2):
+            if self.user and "Authorization" not in self.http.headers:
                 self.authenticate(client)
+            try:
                 return op(client)
-            if "permission denied" in detail:
-                raise PermissionDenied(f"etcd user {self.user or '(none)'}: permission denied")
-            raise DirectoryError(f"etcd: {detail}") from None
+            except gw_errors.Etcd3Exception as e:
+                if isinstance(e, _RETRY_ELSEWHERE):
+                    raise
+                detail = _detail(e)
+                if attempt == 1 and ("invalid auth token" in detail
+                                     or "user name is empty" in detail):
+                    self.http.headers.pop("Authorization", None)   # expired: a new one
+                    continue
+                if "permission denied" in detail:
+                    raise PermissionDenied(
+                        f"etcd user {self.user or '(none)'}: permission denied") from None
+                raise DirectoryError(f"etcd: {detail}") from None

@@ -25,9 +25,11 @@ REQUIRE_LEADER = {"Grpc-Metadata-hasleader": "true"}
 
 
 class WatchLost(Exception):
-    def __init__(self, reason, endpoint=""):
+    """silent: the member stopped answering (the dead-watch detector fired)."""
+
+    def __init__(self, reason, endpoint="", silent=False):
         super().__init__(reason)
-        self.reason, self.endpoint = reason, endpoint
+        self.reason, self.endpoint, self.silent = reason, endpoint, silent
 
 
 def prefix_end(prefix: str) -> str:
@@ -45,6 +47,9 @@ def watch_prefix(session: Session, prefix: str, start_revision: int,
     try:
         resp = session.http.post(url, json=request, stream=True, headers=REQUIRE_LEADER,
                                  timeout=(CONNECT_TIMEOUT, silence))
+    except requests.Timeout:
+        raise WatchLost(f"silent: no answer to the watch request in {silence}s", endpoint,
+                        silent=True) from None
     except requests.RequestException as e:
         raise WatchLost(f"connect: {type(e).__name__}", endpoint) from None
     try:
@@ -68,7 +73,7 @@ def _answers(resp, endpoint, silence):
                     yield _answer(json.loads(line), endpoint)
     except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
         if "timed out" in str(e).lower():
-            raise WatchLost(f"silent for {silence}s", endpoint) from None
+            raise WatchLost(f"silent for {silence}s", endpoint, silent=True) from None
         raise WatchLost(f"stream failed: {type(e).__name__}", endpoint) from None
 
 
