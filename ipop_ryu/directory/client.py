@@ -69,6 +69,7 @@ class DirectoryClient:
         self._pending: Dict[str, Optional[bytes]] = {}   # path -> value (None: delete)
         self._lease_id = 0
         self._beat = 0
+        self._beat_jitter = random.uniform(1.0, 1.2)
         self.last_traffic = time.monotonic()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -193,7 +194,7 @@ class DirectoryClient:
                 if lost.silent:
                     self.counters["dead-watches"] += 1
             except DirectoryError as e:
-                reason = str(e)
+                reason = "list failed"            # the detail goes to the log
                 self._trouble("list-failed", str(e))
                 attempt += 1
             except Exception as e:    # noqa: BLE001 - an answer we did not expect: relist
@@ -223,7 +224,7 @@ class DirectoryClient:
                 elif now >= next_keepalive:
                     self._keepalive()
                     next_keepalive = now + self.ttl / 3
-                if now - self.last_traffic >= self.heartbeat * random.uniform(1.0, 1.2):
+                if now >= self._beat_due():
                     self._beat_once()
                 attempt = 0
             except Exception as e:    # noqa: BLE001 - DirectoryError, or an answer unexpected
@@ -231,7 +232,7 @@ class DirectoryClient:
                 attempt += 1
                 self._pause(attempt)
                 continue
-            wake = min(next_keepalive, self.last_traffic + self.heartbeat)
+            wake = min(next_keepalive, self._beat_due())
             self._stop.wait(max(0.05, min(wake - time.monotonic(), self.ttl / 3)))
 
     def _grant(self):
@@ -255,11 +256,16 @@ class DirectoryClient:
         else:
             self.counters["keepalives"] += 1
 
+    def _beat_due(self):
+        """When a quiet stream calls for a beat; the jitter spreads the sites' timers."""
+        return self.last_traffic + self.heartbeat * self._beat_jitter
+
     def _alive_value(self):
         return self.signer.encode(layout.alive_key(self.node), {"beat": self._beat})
 
     def _beat_once(self):
         self._beat += 1
+        self._beat_jitter = random.uniform(1.0, 1.2)
         self.counters["beats"] += 1
         self.last_traffic = time.monotonic()      # one beat per quiet interval, not a storm
         with self._cond:
