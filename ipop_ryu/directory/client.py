@@ -188,7 +188,7 @@ class DirectoryClient:
                 reason = lost.reason
                 self._trouble("watch-lost", f"watch on {lost.endpoint}: {lost.reason}; relisting")
                 if "auth token" in lost.reason:
-                    self._safe(self.session.authenticate)
+                    self._safe(lambda: self.session.renew(lost.token))
                 elif "compacted" not in lost.reason:
                     self.session.failover(lost.endpoint)
                 if lost.silent:

@@ -85,6 +85,7 @@ class Session:
                                              api_path=API_PATH, session=self.http))
         self._current = 0
         self._lock = threading.Lock()
+        self._auth_lock = threading.Lock()
         self.failovers = 0
         self.authentications = 0
 
@@ -133,10 +134,23 @@ class Session:
                 self.failover(endpoint)
         raise Unavailable(f"etcd {what}: no endpoint answered (last: {last})")
 
+    def token(self):
+        return self.http.headers.get("Authorization")
+
+    def renew(self, stale, client: Etcd3Client = None):
+        """A new token unless another thread already replaced `stale` (None: no token yet)."""
+        if not self.user:
+            return
+        with self._auth_lock:
+            if self.token() == stale:
+                self.authenticate(client)
+
     def _with_auth(self, op, client):
         for attempt in (1, 2):
-            if self.user and "Authorization" not in self.http.headers:
-                self.authenticate(client)
+            used = self.token()
+            if self.user and used is None:
+                self.renew(None, client)
+                used = self.token()
             try:
                 return op(client)
             except gw_errors.Etcd3Exception as e:
@@ -145,7 +159,7 @@ class Session:
                 detail = _detail(e)
                 if attempt == 1 and ("invalid auth token" in detail
                                      or "user name is empty" in detail):
-                    self.http.headers.pop("Authorization", None)   # expired: a new one
+                    self.renew(used, client)       # expired, or a restarted member forgot it
                     continue
                 if "permission denied" in detail:
                     raise PermissionDenied(

@@ -30,6 +30,7 @@ class WatchLost(Exception):
     def __init__(self, reason, endpoint="", silent=False):
         super().__init__(reason)
         self.reason, self.endpoint, self.silent = reason, endpoint, silent
+        self.token = None        # the token a refused watch carried (to renew it once)
 
 
 def prefix_end(prefix: str) -> str:
@@ -40,7 +41,7 @@ def watch_prefix(session: Session, prefix: str, start_revision: int,
                  silence: float) -> Iterator[Tuple[int, list]]:
     """Yields (revision, events) for each answer, from start_revision on; events as etcd sends
     them (key and value decoded to str and bytes). Ends only by WatchLost."""
-    endpoint = session.current
+    endpoint, token = session.current, session.token()
     url = session.client().get_url("/watch")
     request = {"create_request": {"key": b64(prefix), "range_end": b64(prefix_end(prefix)),
                                   "start_revision": start_revision, "progress_notify": True}}
@@ -54,7 +55,9 @@ def watch_prefix(session: Session, prefix: str, start_revision: int,
         raise WatchLost(f"connect: {type(e).__name__}", endpoint) from None
     try:
         if resp.status_code != 200:
-            raise WatchLost(f"HTTP {resp.status_code}: {resp.text.strip()[:200]}", endpoint)
+            lost = WatchLost(f"HTTP {resp.status_code}: {resp.text.strip()[:200]}", endpoint)
+            lost.token = token
+            raise lost
         for answer in _answers(resp, endpoint, silence):
             yield answer
         raise WatchLost("stream closed", endpoint)

@@ -83,6 +83,15 @@ def test_publish_watch_withdraw_with_auth(site):
     assert a.session.authentications >= 1 and a.counters["watch-lost"] == 0
 
 
+def test_a_stale_token_is_replaced(site):
+    a = site("A")
+    wait_until(lambda: a.view.alive() == ["A"], 10, "A's liveness key")
+    before = a.session.authentications
+    a.session.http.headers["Authorization"] = "stale.1"     # as after a token's TTL
+    assert a.session.call(lambda c: c.get(layout.alive_key("A"))) != []
+    assert a.session.authentications == before + 1
+
+
 def test_another_sites_prefix_is_refused_by_etcd_and_forgeries_by_the_reader(cluster, site):
     a = site("A")
     a.synced.wait(10)
