@@ -13,7 +13,7 @@ endif
 PY := $(VENV)/bin/python
 APT_PACKAGES := openvswitch-switch iproute2 iputils-ping arping tcpdump iperf3 ethtool nftables \
                 dnsmasq-base lxc busybox-static \
-                wireguard-go wireguard-tools
+                wireguard-go wireguard-tools etcd-server etcd-client
 # ryu 4.34 does not build with setuptools>=68 (get_script_args): every install is constrained.
 PIP := PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PY) -m pip install -q
 

@@ -52,7 +52,8 @@ setup(
     packages=find_packages(include=["ipop_ryu", "ipop_ryu.*"]),
     python_requires=">=3.11",
     install_requires=["eventlet>=0.33", "pyroute2>=0.7", "prometheus_client>=0.17",
-                      "WebOb>=1.8", "Routes>=2.5", "cryptography>=41"],
+                      "WebOb>=1.8", "Routes>=2.5", "cryptography>=41",
+                      "etcd3gw>=2.7"],
     extras_require={
         "ryu": ["ryu==4.34"],
         "os-ken": ["os-ken>=3.1,<5"],

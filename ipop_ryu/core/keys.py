@@ -12,6 +12,7 @@ import binascii
 from typing import Tuple
 
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -64,3 +65,24 @@ def pair_keys(private: bytes, peer_public: bytes) -> Tuple[bytes, bytes]:
                info=low + high).derive(secret)
     low_to_high, high_to_low = okm[:KEY_BYTES], okm[KEY_BYTES:]
     return (low_to_high, high_to_low) if own_public == low else (high_to_low, low_to_high)
+
+
+# --- the directory's signing key ----------------------------------------------------------
+# X25519 cannot sign, and a pairwise HMAC (as ICC uses) proves a value to one reader only: a
+# directory value is read by every site, so it carries an Ed25519 signature instead. The
+# Ed25519 seed is derived from the node's X25519 private key bytes (HKDF-SHA256, its own
+# label), so a node has one secret to keep; the public half must be published (it cannot be
+# computed from the X25519 public key).
+SIGNING_INFO = b"ipop-ryu directory signing key v1"
+
+
+def signing_seed(private: bytes) -> bytes:
+    """The 32-byte Ed25519 seed of a node, from its X25519 private key bytes."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=SIGNING_INFO).derive(private)
+
+
+def signing_public_key_of(private_b64: str) -> str:
+    """The Ed25519 public key (base64 of 32 bytes) that verifies what this node signs."""
+    seed = signing_seed(decode_key(private_b64))
+    return encode_key(Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(**_RAW))

@@ -44,7 +44,7 @@ ICC_PORT = 30000
 MTU = overlay_mtu(1500)         # 1450: 1500 on the underlay, less VXLAN's 50 bytes
 ENCRYPTED_MTU = inner_mtu()     # 1370: VXLAN inside WireGuard
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump", "wireguard-go", "dnsmasq")
+PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump", "wireguard-go", "dnsmasq", "etcd")
 PUNT_TABLE, PIPELINE_READY = 6, "CONTROLLER"   # ipop's last table, and its default action  # pidfile names contain the program name
 
 

@@ -1,0 +1,1 @@
+"""The directory: sites publish their hosts to etcd and watch everyone else's."""
