@@ -104,7 +104,8 @@ def test_up_prints_the_map_and_leaves_the_lab_running(seed):
     desc = seed["desc"]
     assert desc["state"] == "up" and desc["controller"] == "ipop"
     assert len(pids(desc)) == 6 and all(map(alive, pids(desc)))
-    assert len(netns.list_namespaces(f"ipr-{sfx}-")) == 7
+    # 7 for the sites, hosts and underlay; 1 for the upstream the sites' NAT reaches
+    assert len(netns.list_namespaces(f"ipr-{sfx}-")) == 8
 
 
 def test_status_of_a_running_lab(seed):
@@ -216,7 +217,7 @@ def test_several_labs_then_down_all_removes_what_any_run_left(root):
 
     down = lab(root, "down")  # the current one
     assert down.returncode == 0, down.stderr
-    assert re.fullmatch(rf"lab {second_sfx} is down: 3 processes stopped, 3 namespaces "
+    assert re.fullmatch(rf"lab {second_sfx} is down: 4 processes stopped, 4 namespaces "
                         r"removed \(\d+\.\d s\)\n", down.stdout), down.stdout
     assert not netns.list_namespaces(f"ipr-{second_sfx}-")
     status = lab(root, "status")
@@ -224,8 +225,9 @@ def test_several_labs_then_down_all_removes_what_any_run_left(root):
 
     down = lab(root, "down", "--all")
     assert down.returncode == 0, down.stderr
-    assert down.stdout.startswith(f"removed 2 labs ({', '.join(sorted(every[::2]))}): 8 "
-                                  f"processes stopped, 10 namespaces removed"), down.stdout
+    # the first lab's 6 and its 3 sites' dnsmasq, the leftover's 2; namespaces 8 + 3
+    assert down.stdout.startswith(f"removed 2 labs ({', '.join(sorted(every[::2]))}): 11 "
+                                  f"processes stopped, 11 namespaces removed"), down.stdout
     assert not [n for n in netns.list_namespaces("ipr-") if n.split("-")[1] in every]
     wait_for(lambda: not any(map(alive, all_pids)), 10, "every lab process to exit")
     assert os.listdir(root) == []
@@ -251,7 +253,7 @@ def test_status_reports_a_dead_controller_and_down_removes_the_lab(seed):
 
     down = lab(root, "down")
     assert down.returncode == 0, down.stderr
-    assert down.stdout.startswith(f"lab {sfx} is down: 5 processes stopped, 7 namespaces "
+    assert down.stdout.startswith(f"lab {sfx} is down: 7 processes stopped, 8 namespaces "
                                   "removed"), down.stdout
     assert not netns.list_namespaces(f"ipr-{sfx}-") and not any(map(alive, pids(desc)))
     assert not os.path.exists(desc["workdir"])
