@@ -4,7 +4,7 @@ import importlib
 import sys
 
 # sub-command modules, in the order `ipop-ryu --help` lists them
-MODULES = ("init", "controller", "doctor", "lab", "bridge", "flows", "status", "demo", "bench", "sim")
+MODULES = ("init", "controller", "doctor", "lab", "bridge", "services", "flows", "status", "demo", "bench", "sim")
 
 
 from ipop_ryu.host import CommandError  # noqa: F401 (every sub-command raises it from here)

@@ -12,6 +12,9 @@ from .addr import Subnets
 from .icc import is_node_id
 from .keys import decode_key, pair_keys, public_key_of
 
+GATEWAY_MAC = "02:49:50:4f:50:01"     # locally administered, "IPOP" 01
+PORT_SECURITY = ("none", "dhcp")
+
 # name -> (default as written in a config file, help); the contract of the README
 OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "node_id": (None, "this controller's name, unique in the overlay (required)"),
@@ -48,6 +51,23 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "switch_address": ("", "the bridge's OpenFlow listener to dial, unix:PATH or tcp:HOST:PORT "
                            "(the bridge's controller set to punix:PATH / ptcp:PORT:HOST); "
                            "empty = wait for the bridge to connect to us"),
+    # site services, in place of lxc-net (the host side runs dnsmasq and NAT from these)
+    "gateway": ("", "ADDRESS/PREFIX of the anycast gateway on the bridge's own port, the same "
+                    "at every site, e.g. 10.0.3.1/24; answered at each site, never crosses "
+                    "the overlay; empty = no site services"),
+    "gateway6": ("", "ADDRESS/PREFIX of the IPv6 anycast gateway, e.g. fd00:3::1/64 (router "
+                     "advertisements for the prefix, kept inside the site); empty = none"),
+    "gateway_mac": (GATEWAY_MAC, "the gateway's MAC, the same at every site (the bridge's "
+                                 "own port carries it)"),
+    "site_address": ("", "the site host's own address in gateway's segment, unique per site "
+                         "(a local host like any container: the anycast address cannot be a "
+                         "source)"),
+    "dhcp_range": ("", "START-END of this site's DHCPv4 pool: inside gateway's prefix and "
+                       "this site's allowed_ips, clear of the gateway, site_address and every "
+                       "other site's allowed_ips; empty = no DHCP"),
+    "dns_domain": ("lxc", "the domain of the names the site's DHCP server gives out"),
+    "port_security": ("none", "none, or dhcp: a local port speaks only for the addresses "
+                              "its MAC leased"),
 }
 
 
@@ -95,6 +115,33 @@ class Options:
     punt_rate: int = 100
     overlay_subnet: Subnets = Subnets(())
     switch_address: Optional["SwitchAddress"] = None
+    gateway: Optional[ipaddress.IPv4Interface] = None     # .ip, .network, .with_prefixlen
+    gateway6: Optional[ipaddress.IPv6Interface] = None
+    gateway_mac: str = GATEWAY_MAC
+    site_address: Optional[str] = None
+    dhcp_range: Optional["AddressRange"] = None
+    dns_domain: str = "lxc"
+    port_security: str = "none"
+
+    @property
+    def site_services(self) -> bool:
+        """The site serves its segment (gateway, DHCP, RAs) instead of a host's lxc-net."""
+        return self.gateway is not None
+
+    @property
+    def gateway_link_local(self) -> Optional[str]:
+        """fe80:: EUI-64 of gateway_mac: the router address of every site's RAs."""
+        return link_local_of(self.gateway_mac) if self.gateway6 is not None else None
+
+    @property
+    def gateway_addresses(self) -> Tuple[str, ...]:
+        """Addresses no host may claim and the controller never learns: the anycast gateway."""
+        found = []
+        if self.gateway is not None:
+            found.append(str(self.gateway.ip))
+        if self.gateway6 is not None:
+            found += [str(self.gateway6.ip), self.gateway_link_local]
+        return tuple(found)
 
     @property
     def unrestricted_peers(self) -> Tuple[str, ...]:
@@ -207,6 +254,117 @@ def _switch_address(text):
                      "unix:/var/run/openvswitch/br0.ipop")
 
 
+@dataclass(frozen=True)
+class AddressRange:
+    """START-END, both included, of one family."""
+    start: str
+    end: str
+
+    def __contains__(self, ip) -> bool:
+        try:
+            value = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        first = ipaddress.ip_address(self.start)
+        return value.version == first.version and first <= value <= \
+            ipaddress.ip_address(self.end)
+
+    def networks(self):
+        """The range as the fewest CIDR networks."""
+        return ipaddress.summarize_address_range(ipaddress.ip_address(self.start),
+                                                 ipaddress.ip_address(self.end))
+
+    def overlaps(self, network) -> bool:
+        return any(net.overlaps(network) for net in self.networks()
+                   if net.version == network.version)
+
+    def within(self, networks) -> bool:
+        """Every address of the range in one of networks (of its family)."""
+        return all(any(net.subnet_of(outer) for outer in networks
+                       if outer.version == net.version) for net in self.networks())
+
+    def __str__(self):
+        return f"{self.start}-{self.end}"
+
+
+def _interface(version):
+    def check(text):
+        text = text.strip()
+        if not text:
+            return None
+        if "/" not in text:
+            raise ValueError("expected ADDRESS/PREFIX, e.g. "
+                             + ("10.0.3.1/24" if version == 4 else "fd00:3::1/64"))
+        value = ipaddress.ip_interface(text)
+        if value.version != version:
+            raise ValueError(f"expected an IPv{version} address")
+        if value.ip.is_multicast or value.ip.is_unspecified or value.ip.is_link_local:
+            raise ValueError("expected a unicast address of the segment")
+        if value.network.num_addresses > 2 and value.ip in (value.network.network_address,
+                                                             value.network.broadcast_address):
+            raise ValueError(f"{value.ip} is the network's own address, not a host's")
+        return value
+    return check
+
+
+def _mac(text):
+    text = text.strip().lower().replace("-", ":")
+    parts = text.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p)
+                                  for p in parts):
+        raise ValueError("expected a MAC like 02:49:50:4f:50:01")
+    if int(parts[0], 16) & 1 or text == "00:00:00:00:00:00":
+        raise ValueError("expected a unicast MAC (the first byte even)")
+    return text
+
+
+def _optional_address(text):
+    return _address(text) if text.strip() else None
+
+
+def _range(text):
+    text = text.strip()
+    if not text:
+        return None
+    start, dash, end = text.partition("-")
+    if not dash:
+        raise ValueError("expected START-END, e.g. 10.0.3.10-10.0.3.99")
+    first, last = ipaddress.ip_address(start.strip()), ipaddress.ip_address(end.strip())
+    if first.version != 4 or last.version != 4:
+        raise ValueError("expected IPv4 addresses (DHCPv4)")
+    if first > last:
+        raise ValueError(f"{first} comes after {last}")
+    return AddressRange(str(first), str(last))
+
+
+def _domain(text):
+    text = text.strip().rstrip(".").lower()
+    labels = text.split(".")
+    if not text or len(text) > 253 or not all(
+            0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-"
+            and all(c.isascii() and (c.isalnum() or c == "-") for c in label)
+            for label in labels):
+        raise ValueError("expected a DNS domain, e.g. lxc")
+    return text
+
+
+def _choice(*choices):
+    def check(text):
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected {' or '.join(choices)}")
+        return value
+    return check
+
+
+def link_local_of(mac: str) -> str:
+    """fe80::/64 with the modified EUI-64 of mac (RFC 4291 appendix A), as SLAAC forms it."""
+    raw = bytearray(bytes.fromhex(mac.replace(":", "")))
+    raw[0] ^= 0x02
+    iid = bytes(raw[:3]) + b"\xff\xfe" + bytes(raw[3:])
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))
+
+
 def _patterns(text):
     patterns = tuple(filter(None, (part.strip() for part in text.split(","))))
     for pattern in patterns:
@@ -224,6 +382,9 @@ PARSERS: Dict[str, Callable] = {
     "icc_freshness": _seconds(1, 86400), "punt_rate": _int_in(0, 1000000),
     "overlay_subnet": _subnets, "switch_address": _switch_address,
     "private_key_file": str.strip, "peers_file": str.strip,
+    "gateway": _interface(4), "gateway6": _interface(6), "gateway_mac": _mac,
+    "site_address": _optional_address, "dhcp_range": _range, "dns_domain": _domain,
+    "port_security": _choice(*PORT_SECURITY),
 }
 
 PEER_KEYS = ("endpoint", "public_key", "allowed_ips", "wireguard_endpoint")
@@ -320,7 +481,59 @@ def parse(raw: Dict[str, Optional[str]], source: Callable[[str], str] = lambda n
         values["peers"] = values["peers"] + tuple(listed[name] for name in sorted(listed))
     if values["icc"]:
         _keys(values, fail)
+    _site_services(values, fail)
     return Options(**values)
+
+
+def _site_services(values, fail):
+    """site_address and dhcp_range against gateway, this site's allowed_ips and the others'."""
+    gateway = values.get("gateway")
+    for name in ("site_address", "dhcp_range", "gateway6"):
+        if values.get(name) is not None and gateway is None:
+            fail(name, "needs gateway (the segment's ADDRESS/PREFIX) to be set")
+    if gateway is None:
+        return
+    network, own = gateway.network, values.get("own")
+    peers_file = values.get("peers_file")
+    site = values.get("site_address")
+    if site is not None:
+        address = ipaddress.ip_address(site)
+        if address not in network:
+            fail("site_address", f"{site} is outside gateway's prefix {network}")
+        if address == gateway.ip:
+            fail("site_address", f"{site} is the gateway's address (the anycast address "
+                                 f"cannot be a source: give the site host its own)")
+        if address in (network.network_address, network.broadcast_address):
+            fail("site_address", f"{site} is not a host address of {network}")
+        if own is not None and not own.allows(site):
+            fail("site_address", f"{site} is outside this site's allowed_ips in "
+                                 f"{peers_file!r}")
+    pool = values.get("dhcp_range")
+    if pool is None:
+        return
+    if not pool.within([network]):
+        fail("dhcp_range", f"{pool} is not inside gateway's prefix {network}")
+    if ipaddress.ip_address(pool.start) == network.network_address or \
+            ipaddress.ip_address(pool.end) == network.broadcast_address:
+        fail("dhcp_range", f"{pool} includes {network}'s network or broadcast address")
+    for name, address in (("gateway", str(gateway.ip)), ("site_address", site)):
+        if address is not None and address in pool:
+            fail("dhcp_range", f"{pool} contains the {name} {address}")
+    if own is not None and own.allowed_ips is not None and \
+            not pool.within(own.allowed_ips.networks):
+        fail("dhcp_range", f"{pool} is not inside this site's allowed_ips "
+                           f"{_cidrs(own.allowed_ips)} in {peers_file!r}")
+    for peer in values["peers"]:
+        clash = next((net for net in (peer.allowed_ips.networks if peer.allowed_ips else ())
+                      if pool.overlaps(net)), None)
+        if clash is not None:
+            where = f" in {peers_file!r}" if peers_file else ""
+            fail("dhcp_range", f"{pool} overlaps [{peer.name}]'s allowed_ips {clash}{where}: "
+                               f"each site serves its own slice of the segment")
+
+
+def _cidrs(subnets: Subnets) -> str:
+    return ", ".join(str(net) for net in subnets.networks)
 
 
 def _keys(values, fail):

@@ -28,7 +28,9 @@ from ..core.membership import link_from_files
 from . import netns
 from .ovs import DAEMONS, OvsInstance, dialed_by_controller
 from . import wireguard
-from .topology import ALLOWED_IPS, host_ipv6, host_mac, tunnel_ip, underlay_ip, vni
+from .topology import (ALLOWED_IPS, host_ipv6, host_mac, services_allowed_ips,
+                       services_options, site_address, tunnel_ip, underlay_ip, uplink_ip, vni)
+from . import services as lab_services
 from .traffic import Capture
 
 WORKDIR_ROOT = os.environ.get("IPOP_RYU_LAB_ROOT") or "/tmp/ipop-ryu-lab"   # as the CLI
@@ -40,7 +42,7 @@ ICC_PORT = 30000
 MTU = 1450                      # 1500 on the underlay, less VXLAN's 50 bytes
 ENCRYPTED_MTU = 1500 - wireguard.OVERHEAD - 50    # 1370: VXLAN inside WireGuard
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump", "wireguard-go")
+PROGRAMS = DAEMONS + ("ryu-manager", "tcpdump", "wireguard-go", "dnsmasq")
 PUNT_TABLE, PIPELINE_READY = 6, "CONTROLLER"   # ipop's last table, and its default action  # pidfile names contain the program name
 
 
@@ -79,6 +81,8 @@ class Site:
     public_key: str = ""
     tunnel_ip: str = ""         # its WireGuard address (encrypted labs)
     wg_ifname: str = ""
+    site_address: str = ""      # LabSpec(services=True): its own address in the segment
+    uplink_ip: str = ""         # and towards the upstream (the source NAT gives containers)
 
     @property
     def icc_ip(self):
@@ -130,6 +134,8 @@ class Lab:
         self._env = dict(os.environ, **{netns.MARKER_ENV: self.suffix})
         self._controllers = {}
         self._wireguard = {}      # site -> wireguard-go process (None: kernel WireGuard)
+        self._dnsmasq = {}        # site -> its dnsmasq (LabSpec(services=True))
+        self.upstream_ns = f"{NS_PREFIX}{self.suffix}-up" if spec.services else None
         self.mtu = ENCRYPTED_MTU if spec.encrypt else MTU    # containers and overlay ports
         self._captures = []
         self._log_marks = {}  # site -> connection log offset before the last (re)connect
@@ -147,6 +153,8 @@ class Lab:
                         overlay_ports=[f"ipop-{p}" for p in names if p != s.name], lab=self)
             if spec.encrypt:      # interface names: unique machine-wide (see wireguard.py)
                 site.tunnel_ip, site.wg_ifname = tunnel_ip(index), f"wg{self.suffix}{index}"
+            if spec.services:
+                site.site_address, site.uplink_ip = site_address(index), uplink_ip(index)
             if spec.controller == "ipop":
                 site.controller_target = "punix:" + os.path.join(
                     rundir, LISTENER.format(bridge=site.bridge))
@@ -205,6 +213,12 @@ class Lab:
             if self.spec.controller != "normal":
                 self._step(f"waiting for {len(self.sites)} bridges to connect")
             self.wait_connected()
+            if self.spec.services:
+                self._step(f"gateway, NAT and dnsmasq in {len(self.sites)} sites")
+                for site in self.sites.values():
+                    self._dnsmasq[site.name] = lab_services.start(self, site)
+                for site in self.sites.values():
+                    lab_services.wait_serving(self, site, self._dnsmasq[site.name])
         except BaseException:
             self.down()
             raise
@@ -225,6 +239,7 @@ class Lab:
             for cap in self._captures:
                 cap.stop()
             for site in self.sites.values():
+                netns.terminate(self._dnsmasq.pop(site.name, None))
                 self.stop_controller(site)
                 site.ovs.stop()
                 netns.terminate(self._wireguard.pop(site.name, None))
@@ -257,9 +272,14 @@ class Lab:
                 if host.ip6:    # no DAD at build time: nothing is there to answer it yet
                     netns.add_address(host.ns, "eth0", host.ip6, 64, nodad=True)
                 netns.configure(site.ns, host.port, mtu=self.mtu)
+                if self.spec.services:      # as DHCP would have set it
+                    self.exec(host.ns, ["ip", "route", "add", "default", "via",
+                                        lab_services.GATEWAY_IP])
                 # The userspace datapath forwards partial checksums as they are: make the
                 # container compute them (this also turns TSO off).
                 self.exec(host.ns, ["ethtool", "-K", "eth0", "tx", "off"])
+        if self.spec.services:
+            lab_services.build_upstream(self)
         if self.spec.encrypt:
             for site in self.sites.values():
                 self._bring_up_wireguard(site)
@@ -305,7 +325,9 @@ class Lab:
         for site in sites or self.sites.values():
             lines += [f"[{site.name}]", f"endpoint = {site.icc_ip}:{ICC_PORT}",
                       f"public_key = {site.public_key}"]
-            cidrs = allowed.get(site.name, ALLOWED_IPS)
+            cidrs = allowed.get(site.name, services_allowed_ips(
+                                    site.index, [h.ip for h in site.hosts.values()])
+                                if self.spec.services else ALLOWED_IPS)
             if cidrs is not None:
                 lines.append(f"allowed_ips = {cidrs}")
             lines.append("")
@@ -356,6 +378,7 @@ class Lab:
                        "icc_port": ICC_PORT, "overlay_ports": "ipop*", **keys,
                        "arp_timeout": self.spec.arp_timeout,
                        "switch_address": site.controller_target[1:],   # punix:P -> unix:P
+                       **(services_options(site.index) if self.spec.services else {}),
                        **self.spec.extra_options}
             lines = ["[DEFAULT]", "ofp_listen_host = 127.0.0.1", f"ofp_tcp_listen_port = {OF_PORT}",
                      f"wsapi_host = {site.underlay_ip}", "wsapi_port = 8080", "", "[ipop]"]

@@ -171,15 +171,25 @@ def process_cmdline(pid):
         return ""
 
 
+def _sockets(pid, proto):
+    """Rows of /proc/pid/net/{tcp,udp}: sl local_address(hex ip:port) rem_address st ..."""
+    try:
+        with open(f"/proc/{pid}/net/{proto}") as f:
+            return [line.split() for line in f.readlines()[1:]]
+    except OSError:
+        return []
+
+
 def tcp_listening(pid, port):
     """True if some socket listens on TCP `port` in the network namespace of `pid`."""
-    try:
-        with open(f"/proc/{pid}/net/tcp") as f:
-            rows = [line.split() for line in f.readlines()[1:]]
-    except OSError:
-        return False
-    # columns: sl local_address(hex ip:port) rem_address st(0A = LISTEN) ...
-    return any(r[3] == "0A" and int(r[1].split(":")[1], 16) == port for r in rows)
+    # st 0A = LISTEN
+    return any(r[3] == "0A" and int(r[1].split(":")[1], 16) == port
+               for r in _sockets(pid, "tcp"))
+
+
+def udp_bound(pid, port):
+    """True if some socket is bound to UDP `port` in the network namespace of `pid`."""
+    return any(int(r[1].split(":")[1], 16) == port for r in _sockets(pid, "udp"))
 
 
 def kill_recorded(pid, marker, needle, timeout=3.0):

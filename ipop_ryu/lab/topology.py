@@ -35,6 +35,8 @@ class LabSpec:
     allowed_ips: dict = field(default_factory=dict)  # site -> its peers_file allowed_ips
     # (default ALLOWED_IPS; None: no allowed_ips line, any address)
     encrypt: bool = False  # sites joined by WireGuard: VXLAN and ICC inside, on TUNNEL_NET
+    services: bool = False  # each site the anycast gateway, its site address, dnsmasq (its
+    # own pool), NAT to its uplink, and an upstream at UPSTREAM_IP (see services_options)
 
     def validate(self):
         if self.controller not in CONTROLLERS:
@@ -45,6 +47,8 @@ class LabSpec:
             raise ValueError("encrypt needs the ipop controller (its keys key WireGuard)")
         names = [s.name for s in self.sites]
         hosts = [h for s in self.sites for h in s.hosts]
+        if self.services and len(self.sites) > MAX_SERVICE_SITES:
+            raise ValueError(f"services: at most {MAX_SERVICE_SITES} sites (one pool each)")
         ips = [h.ip for h in hosts]
         if len(set(names)) != len(names) or "ul" in names:
             raise ValueError(f"site names must be unique and not 'ul': {names}")
@@ -62,6 +66,10 @@ class LabSpec:
                 raise ValueError(f"bad host name {h.name!r}")
             if ipaddress.ip_address(h.ip) not in CONTAINER_NET:
                 raise ValueError(f"host ip {h.ip} outside {CONTAINER_NET}")
+            if self.services and (h.ip == GATEWAY.split("/")[0]
+                                  or ipaddress.ip_address(h.ip) in SERVICE_BLOCK):
+                raise ValueError(f"host ip {h.ip}: with services, {SERVICE_BLOCK} holds the "
+                                 f"pools and site addresses, {GATEWAY} is the gateway")
         return self
 
 
@@ -97,9 +105,9 @@ def host_mac(ip):
 
 
 def tunnel_ip(index):
-    """WireGuard address of the site at position index (encrypted labs): 198.51.100.(index+1)
-    (TEST-NET-2)."""
-    return f"198.51.100.{index + 1}"
+    """WireGuard address of the site at position index (encrypted labs): 203.0.113.(index+1)
+    (TEST-NET-3; TEST-NET-2 is the stand-in internet of LabSpec(services=True))."""
+    return f"203.0.113.{index + 1}"
 
 
 def underlay_ip(index):
@@ -111,3 +119,45 @@ def vni(index_a, index_b):
     """VXLAN id unique per unordered site pair (the kernel refuses duplicate id+port)."""
     lo, hi = sorted((index_a, index_b))
     return 1000 + 256 * lo + hi
+
+
+# --- LabSpec(services=True): what lxc-net gave each host, per site -----------------------------
+GATEWAY = "10.0.3.1/24"         # the anycast gateway, the same at every site
+UPSTREAM_IP = "198.51.100.1"    # the stand-in internet (TEST-NET-2), on the underlay's wire
+UPSTREAM_PREFIX = 24
+POOL_SIZE, POOL_BASE, POOL_STRIDE = 18, 130, 20     # site i's pool: .130+20i to .147+20i
+SITE_ADDRESS_BASE = 248                             # site i's own address: .248+i
+MAX_SERVICE_SITES = 6
+# pools and site addresses: no hand-set host may use these (mesh hosts are .10-.129)
+SERVICE_BLOCK = ipaddress.ip_network(f"10.0.3.{POOL_BASE}/25", strict=False)   # .128-.255
+
+
+def uplink_ip(index):
+    """Site i's address towards the upstream, on its underlay link: 198.51.100.(101+i)."""
+    return f"198.51.100.{101 + index}"
+
+
+def site_address(index):
+    return f"10.0.3.{SITE_ADDRESS_BASE + index}"
+
+
+def dhcp_pool(index):
+    """(first, last) of site i's own DHCP slice."""
+    first = POOL_BASE + POOL_STRIDE * index
+    return f"10.0.3.{first}", f"10.0.3.{first + POOL_SIZE - 1}"
+
+
+def services_allowed_ips(index, host_ips):
+    """What site i may claim when each site serves its own pool: its hand-set hosts, its site
+    address and its pool (other sites' pools may not overlap it), and IPv6 as before."""
+    first, last = map(ipaddress.ip_address, dhcp_pool(index))
+    nets = [ipaddress.ip_network(ip) for ip in (*host_ips, site_address(index))]
+    nets += ipaddress.summarize_address_range(first, last)
+    return ", ".join([str(n) for n in ipaddress.collapse_addresses(nets)] +
+                     [part.strip() for part in ALLOWED_IPS.split(",")[1:]])
+
+
+def services_options(index):
+    """The [ipop] options of site i's services."""
+    return {"gateway": GATEWAY, "site_address": site_address(index),
+            "dhcp_range": "-".join(dhcp_pool(index))}
