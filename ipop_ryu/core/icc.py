@@ -57,20 +57,23 @@ _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
 def _node(value):
+    """a node id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"""
     return isinstance(value, str) and bool(_NODE_RE.match(value))
 
 
 def _ipv4(value):
+    """an IPv4 address, dotted quad"""
     return ipv4_int(value) is not None
 
 
 def _ipv6(value):
-    """A canonical IPv6 address (one spelling per address: the table's key)."""
-    return ipv6_packed(value) is not None
+    """an IPv6 address in its canonical text form (RFC 5952)"""
+    return ipv6_packed(value) is not None       # one spelling per address: the table's key
 
 
 def _ipv6_or_unspecified(value):
-    return _ipv6(value)          # "::" (a DAD probe's source) is canonical too
+    """an IPv6 address in canonical form, or `::` (a DAD probe's source)"""
+    return _ipv6(value)          # "::" is canonical too
 
 
 def _ip(value):
@@ -78,42 +81,80 @@ def _ip(value):
 
 
 def _mac(value):
+    """a MAC address, six lower-case hex pairs joined by ':'"""
     return isinstance(value, str) and bool(_MAC_RE.match(value))
 
 
 def _uint(value):
+    """a whole number from 0 to 2**63 - 1"""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 63
 
 
 def _number(value):
+    """a number (whole or not) from 0 to 2**40"""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 2 ** 40
 
 
-HEADER = {"v": _uint, "type": lambda v: isinstance(v, str), "node": _node, "seq": _uint,
-          "ts": _number}
+def _text(value):
+    """a string"""
+    return isinstance(value, str)
+
+
+def _boot(value):
+    """a string of 1-32 characters"""
+    return isinstance(value, str) and 0 < len(value) <= 32
+
+
+def _true_or_false(value):
+    """true or false"""
+    return isinstance(value, bool)
+
+
+def _batch(value):
+    """a list of 1-64 items (MAX_BINDINGS), each checked on its own"""
+    return isinstance(value, list) and 0 < len(value) <= MAX_BINDINGS
+
+
+HEADER = {"v": _uint, "type": _text, "node": _node, "seq": _uint, "ts": _number}
 # message type -> its own fields; extra fields are ignored (forward compatibility)
 SCHEMAS: Dict[str, Dict] = {
-    # a host at `node` asks who has target_ip; peers replay it on their local ports
     "arp_request": {"sender_ip": _ipv4, "sender_mac": _mac, "target_ip": _ipv4},
-    # `node` owns ip at mac (the answer to an arp_request, or an announcement); an optional
-    # `age` says how long ago the owner last saw the host (its claim's time is ts - age)
     "arp_reply": {"ip": _ipv4, "mac": _mac},
-    # liveness; `boot` changes when the sender restarts, so peers resend their entries
-    "hello": {"boot": lambda v: isinstance(v, str) and 0 < len(v) <= 32},
-    # the IPv6 counterparts (ND): a host at `node` sends an NS for target_ip (sender_ip "::":
-    # a DAD probe, answered only by an owner); `node` owns ip at mac (optional `age`)
+    "hello": {"boot": _boot},
     "nd_request": {"sender_ip": _ipv6_or_unspecified, "sender_mac": _mac, "target_ip": _ipv6},
-    "nd_reply": {"ip": _ipv6, "mac": _mac},     # optional `age`, `router` (true: R flag)
-    # `node` owns each [ip, mac(, age)] (a batch of arp_reply/nd_reply claims, IPv4 and IPv6
-    # mixed: sync, announcements); each binding is checked on its own, so one bad binding (or
-    # an IPv6 one at a controller from before ND) drops only itself (see decode)
-    "bindings": {"bindings": lambda v: isinstance(v, list) and 0 < len(v) <= MAX_BINDINGS},
-    # "send me your local hosts": answered with bindings batches, then sync_end
+    "nd_reply": {"ip": _ipv6, "mac": _mac},
+    "bindings": {"bindings": _batch},
     "sync_request": {},
-    # the last datagram of a sync: `count` bindings were sent (graceful restart waits for it)
     "sync_end": {"count": _uint},
-    # `node` no longer has these hosts (aged out, moved away, port gone); each checked alone
-    "withdraw": {"ips": lambda v: isinstance(v, list) and 0 < len(v) <= MAX_BINDINGS},
+    "withdraw": {"ips": _batch},
+}
+# fields a message may carry, checked when present
+OPTIONAL: Dict[str, Dict] = {
+    "arp_reply": {"age": _number},
+    "nd_reply": {"age": _number, "router": _true_or_false},
+}
+# what each message says (the protocol reference, docs/reference/icc-messages.md, shows it)
+MEANINGS: Dict[str, str] = {
+    "arp_request": "a host at `node` asks who has `target_ip`; peers replay the request on "
+                   "their local ports",
+    "arp_reply": "`node` owns `ip` at `mac`: the answer to an arp_request, or an announcement "
+                 "(gratuitous ARP, a move); `age` says how long ago the owner last saw the host "
+                 "(the claim's time is `ts - age`)",
+    "hello": "liveness, every hello_interval; `boot` changes when the sender restarts, so peers "
+             "resend their entries",
+    "nd_request": "the IPv6 counterpart of arp_request: a host at `node` sends an NS for "
+                  "`target_ip` (`sender_ip` `::`: a DAD probe, answered only by an owner)",
+    "nd_reply": "the IPv6 counterpart of arp_reply: `node` owns `ip` at `mac`; `router` true: "
+                "its NA said it is a router (answers for it carry the R flag)",
+    "bindings": "`node` owns each `[ip, mac]`, `[ip, mac, age]` or `[ip, mac, age, 1]` (1: an "
+                "IPv6 router): many claims in one datagram, IPv4 and IPv6 mixed, for syncs and "
+                "announcements; each binding is checked on its own, so a bad one (or an IPv6 "
+                "one at a controller from before ND) drops only itself",
+    "sync_request": "send me your local hosts: answered with bindings batches, then sync_end",
+    "sync_end": "the last datagram of a sync: `count` bindings were sent (a graceful restart "
+                "waits for it)",
+    "withdraw": "`node` no longer has these hosts (aged out, moved away, port gone); each "
+                "address is checked on its own, and only entries `node` owns are removed",
 }
 
 _CHECKS = {msg_type: tuple({**HEADER, **schema}.items()) for msg_type, schema in SCHEMAS.items()}
@@ -342,14 +383,11 @@ def parse_payload(payload: bytes) -> "Message":
         if name not in body or not valid(body[name]):
             raise Drop(BAD_FIELD, name)
     fields = {name: body[name] for name in schema}
-    if "age" in body and msg_type in ("arp_reply", "nd_reply"):
-        if not _number(body["age"]):
-            raise Drop(BAD_FIELD, "age")
-        fields["age"] = body["age"]
-    if "router" in body and msg_type == "nd_reply":
-        if not isinstance(body["router"], bool):
-            raise Drop(BAD_FIELD, "router")
-        fields["router"] = body["router"]
+    for name, valid in OPTIONAL.get(msg_type, {}).items():
+        if name in body:
+            if not valid(body[name]):
+                raise Drop(BAD_FIELD, name)
+            fields[name] = body[name]
     if msg_type == "bindings":
         fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
         fields["routers"] = _routers(body["bindings"]) & {b[0] for b in fields["bindings"]}
