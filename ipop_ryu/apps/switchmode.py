@@ -17,8 +17,9 @@ from ipop_ryu.compat.framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_
 from ipop_ryu.core import icc, metrics, pipeline
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import (IccSend, PacketOut, RequestAggregateStats,
-                                   RequestFlowStats)
+                                   RequestFlowStats, WriteFile)
 from ipop_ryu.core.switchmode import SwitchMode
+from ipop_ryu.host.files import write_atomically
 from ipop_ryu.ofp import packet_in
 from ipop_ryu.ofp.ryu13 import BUNDLE_MIN, bundled, more_replies_follow, to_wire
 
@@ -176,12 +177,23 @@ class SwitchModeApp(app_manager.RyuApp):
                 except OSError as exc:
                     self.core.stats["icc_send_errors"] += 1
                     self.logger.debug("ICC send to %s failed: %s", intent.peer, exc)
+            elif isinstance(intent, WriteFile):
+                self._write_file(intent)
             elif self.datapath is not None:
                 self._out += to_wire(self.datapath, intent)
                 if isinstance(intent, (RequestAggregateStats, RequestFlowStats)):
                     self._requests[self.datapath.xid] = intent   # the xid to_wire just used
                 if len(self._out) >= FLUSH_AT:
                     self._flush()
+
+    def _write_file(self, intent):
+        try:
+            write_atomically(intent.path, intent.text)
+        except OSError as exc:
+            self.core.stats["file_write_errors"] += 1
+            if self.core.stats["file_write_errors"] == 1:    # once: it would repeat each change
+                self.logger.error("cannot write %s ([ipop] dns_hosts_dir): %s", intent.path,
+                                  exc.strerror or exc)
 
     def _sendto(self, data, addr):
         while True:

@@ -12,13 +12,15 @@ a switch, so it is tested with plain function calls.
 """
 import dataclasses
 import logging
+import os
 import time
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from . import pipeline, pipeline_nd
 from .config import Options
-from .intents import DeleteFlows, Flow, Meter
+from .intents import DeleteFlows, Flow, Meter, WriteFile
+from .names import HOSTS_FILE
 from .membership import Membership
 from .neighbours import RETRY_BUDGET, Neighbours  # noqa: F401  (RETRY_BUDGET: tests, docs)
 from .ports import BridgePorts
@@ -190,9 +192,19 @@ class SwitchMode:
             LOG.info("graceful restart over after %.1fs: %d entries; stale flows go now",
                      now - self.started, len(self.table))
         out += self.reconciler.tick(now)
+        out += self._hosts_file()
         if self._summary.due(now):
             self._log_summary()
         return self._count_flows(out)
+
+    def _hosts_file(self) -> list:
+        """Other sites' hosts by name, for the site's dnsmasq (only where it runs one)."""
+        if not self.options.site_services:
+            return []
+        text = self.neighbours.names.due()
+        if text is None:
+            return []
+        return [WriteFile(os.path.join(self.options.dns_hosts_dir, HOSTS_FILE), text)]
 
     def _log_summary(self):
         delta = {k: self.stats[k] - self._summarised[k] for k in SUMMARY_COUNTERS}
