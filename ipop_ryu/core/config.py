@@ -386,12 +386,18 @@ def site_mac_of(site_address: str) -> str:
                                   ipaddress.ip_address(site_address).packed[-3:])
 
 
-def link_local_of(mac: str) -> str:
-    """fe80::/64 with the modified EUI-64 of mac (RFC 4291 appendix A), as SLAAC forms it."""
+def slaac_of(network, mac: str) -> str:
+    """The address SLAAC forms in a /64 network from mac: its modified EUI-64 (RFC 4291
+    appendix A) as the interface identifier."""
     raw = bytearray(bytes.fromhex(mac.replace(":", "")))
     raw[0] ^= 0x02
     iid = bytes(raw[:3]) + b"\xff\xfe" + bytes(raw[3:])
-    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))
+    return str(ipaddress.IPv6Address(network.network_address.packed[:8] + iid))
+
+
+def link_local_of(mac: str) -> str:
+    """fe80::/64 with the modified EUI-64 of mac, as SLAAC forms it."""
+    return slaac_of(ipaddress.IPv6Network("fe80::/64"), mac)
 
 
 def _patterns(text):

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set
 
+REFUSALS = ("invalid", "not_allowed", "claim_lost")
 HOSTS_FILE = "overlay"        # in dns_hosts_dir; dnsmasq skips dotfiles (the temporary one)
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")       # fullmatch: "c7\n" is not one
 
@@ -102,6 +103,12 @@ class Names:
     def hosts_text(self) -> str:
         head = "# written by ipop-ryu: hosts of other sites, by name (do not edit)\n"
         return head + "".join(line + "\n" for line in self.hosts_lines())
+
+    def status(self) -> dict:
+        return {"known": len(self.by_ip), "in_hosts_file": len(self.hosts_lines()),
+                "learned": self.stats["names_learned"],
+                "conflicts": self.stats["names_conflict"],
+                "refused": {why: self.stats[f"names_refused.{why}"] for why in REFUSALS}}
 
     def due(self) -> Optional[str]:
         """The hosts file's new text if it changed since last asked, else None."""

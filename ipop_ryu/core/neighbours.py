@@ -29,10 +29,12 @@ LOG = logging.getLogger("ipop_ryu")
 
 class Neighbours:
     def __init__(self, options: Options, stats: Counter, clock, wallclock,
-                 ports: BridgePorts, members: Membership):
+                 ports: BridgePorts, members: Membership,
+                 permits=lambda port, ip, mac: True):
         self.options, self.stats, self.clock, self.wallclock = options, stats, clock, wallclock
         self.node_id = options.node_id
         self.ports, self.members = ports, members
+        self.permits = permits        # port security: may this port speak for that address?
         self.table = NeighbourTable(options.node_id, options.arp_timeout)
         self.families = families()
         self.relayer = Relayer(options, stats, clock, ports, members, self.families)
@@ -124,6 +126,10 @@ class Neighbours:
         if not self.ports.is_local(in_port):
             # only local ARP and ND is punted; anything else is a race with a port change
             self.stats["packet_in_not_local"] += 1
+            return []
+        if not seen.probe and not self.permits(in_port, seen.sender_ip, seen.sender_mac):
+            # the datapath drops these; this one left before the port's flows changed
+            self.stats["port_security_refused"] += 1
             return []
         now = self.clock()
         out = []

@@ -174,6 +174,8 @@ def stats(core) -> dict:
         "peers": {"up": sum(1 for p in peer_states if p.up), "total": len(peer_states),
                   "went_down": s["peer_down"]},
         "reloads": {"applied": s["reloads_applied"], "refused": s["reloads_refused"]},
+        "port_security": core.portsec.status(),
+        "names": core.neighbours.names.status(),
         "errors": {k.split(".", 1)[1]: v for k, v in s.items() if k.startswith("internal_errors.")},
         "switch_errors": s["switch_errors"],
     }

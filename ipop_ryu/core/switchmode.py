@@ -24,6 +24,7 @@ from .names import HOSTS_FILE
 from .membership import Membership
 from .neighbours import RETRY_BUDGET, Neighbours  # noqa: F401  (RETRY_BUDGET: tests, docs)
 from .ports import BridgePorts
+from .portsec import PortSecurity
 from .reconcile import Reconciler, StaticSource
 from .neighbour_table import Entry
 from .timers import Every
@@ -31,6 +32,7 @@ from .timers import Every
 LOG = logging.getLogger("ipop_ryu")
 
 SUMMARY_INTERVAL = 10.0       # per-entry events log at DEBUG; INFO gets a summary this often
+DROP_POLL = 1.0               # how often port security's drop counts are read from the bridge
 # what a reload applies (peers, their keys and allowed_ips); any other option waits for a restart
 RELOADABLE = ("peers", "peers_file", "own", "icc_key", "icc_key_file", "private_key",
               "private_key_file")
@@ -48,8 +50,9 @@ class SwitchMode:
         self.bridge = BridgePorts(options.is_overlay_port)
         self.members = Membership(options, self.stats, clock, wallclock,
                                   local_bindings=lambda now: self.neighbours.local_bindings(now))
+        self.portsec = PortSecurity(options, self.stats, self.bridge)
         self.neighbours = Neighbours(options, self.stats, clock, wallclock, self.bridge,
-                                     self.members)
+                                     self.members, self.portsec.permits)
         self.reconciler = Reconciler(self.stats)
         self.reconciler.hold_deletes = self.members.graceful.active
         self.reconciler.sources.update(self.neighbours.flow_sources())
@@ -57,6 +60,7 @@ class SwitchMode:
                           "bindings": self.neighbours.icc_bindings,
                           "withdraw": self.neighbours.icc_withdraw}
         self._summary = Every(SUMMARY_INTERVAL, clock() + SUMMARY_INTERVAL)
+        self._count_drops = Every(DROP_POLL)
         self._summarised = Counter()
 
     # the parts most callers ask for
@@ -86,7 +90,7 @@ class SwitchMode:
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
         for port in self.bridge.local:
             out += pipeline.install_port_punt(port, rate)
-        return out
+        return out + self.portsec.flows()
 
     def _update_static_sources(self, static: list):
         by_purpose: Dict[str, list] = {}
@@ -104,7 +108,9 @@ class SwitchMode:
         restart) removes what nobody claims."""
         self.bridge.set(ports)
         self.neighbours.drop_gone_ports()
+        self.portsec.drop_gone_ports()
         static = self._static_flows()
+        self.portsec.mark_installed()
         self._update_static_sources(static)
         self.reconciler.reset()
         now = self.clock()
@@ -124,7 +130,28 @@ class SwitchMode:
             out += pipeline.install_port_punt(port, rate)
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
         out += self.neighbours.drop_gone_ports()
+        self.portsec.drop_gone_ports()
+        out += self.portsec.delete_ports(old_local - local) + self.portsec.changes()
         self._update_static_sources(self._static_flows())
+        return self._count_flows(out)
+
+    # ---- leases (port security, names) ----------------------------------------------------
+    def lease_granted(self, ip: str, mac: str, port: int, hostname=None) -> list:
+        """The site's DHCP server leased ip to mac on port (after neighbours learned it)."""
+        self.portsec.lease(ip, mac, port)
+        if hostname:
+            self.neighbours.local_name(ip, hostname, self.wallclock())
+        return self._portsec_changed()
+
+    def lease_ended(self, ip: str) -> list:
+        """Released, declined, expired or leased to another: the port may no longer say ip."""
+        self.portsec.revoke(ip)
+        return self._portsec_changed()
+
+    def _portsec_changed(self) -> list:
+        out = self.portsec.changes()
+        if out:
+            self._update_static_sources(self._static_flows())
         return self._count_flows(out)
 
     def aggregate_stats(self, request, flow_count: int, packet_count: int) -> list:
@@ -134,6 +161,9 @@ class SwitchMode:
 
     def flow_stats(self, request, flows: Iterable[Tuple[int, int, int, int]]) -> list:
         """The switch's answer to a RequestFlowStats: (cookie, table, priority, n_packets)."""
+        flows = list(flows)
+        if request == self.portsec.counter_request():
+            self.portsec.counted(flows)
         return self._count_flows(self.reconciler.flow_stats_reply(request, list(flows),
                                                                   self.clock()))
 
@@ -193,6 +223,8 @@ class SwitchMode:
                      now - self.started, len(self.table))
         out += self.reconciler.tick(now)
         out += self._hosts_file()
+        if self.portsec.enabled and self._count_drops.due(now):
+            out.append(self.portsec.counter_request())
         if self._summary.due(now):
             self._log_summary()
         return self._count_flows(out)

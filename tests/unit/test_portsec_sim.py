@@ -1,0 +1,164 @@
+"""Port security (`port_security = dhcp`) on the simulated flow table: a port speaks only for
+what its MAC leased; the rest of its ARP and ND is dropped in the datapath, counted, never
+learned or announced; DHCP and address-less probes always pass."""
+import ipaddress
+
+from ipop_ryu.core import arp, nd
+from ipop_ryu.core.config import link_local_of, site_mac_of, slaac_of
+from ipop_ryu.core.intents import CONTROLLER, IccSend
+from ipop_ryu.core.switchmode import SwitchMode
+
+from .fakeoftable import FakeOFTable, ethernet, frame, nd_fields
+from .helpers import Clock, mac_of, options, who_has
+
+PORTS = {1: "c33", 2: "c34", 10: "ipop-B"}
+C33, C34 = "10.0.3.33", "10.0.3.34"
+GW6 = ipaddress.ip_interface("fd00:3::1/64")
+
+
+def bridge(**kw):
+    clock = Clock()
+    core = SwitchMode(options("A", ["B"], peer_hold_time=1000, port_security="dhcp",
+                              gateway=ipaddress.ip_interface("10.0.3.1/24"), gateway6=GW6,
+                              **kw), clock=clock, wallclock=clock)
+    table = FakeOFTable()
+    table.apply(core.switch_connected(PORTS))
+    return core, table, clock
+
+
+def ports(out):
+    return sorted(port for port, _ in out if port != CONTROLLER)
+
+
+def garp(ip, mac=None):
+    return frame(who_has(ip, ip, mac or mac_of(ip)))
+
+
+def dhcp_discover(mac):
+    return {**ethernet(mac, arp.BROADCAST_MAC), "ip_proto": 17, "ipv4_src": "0.0.0.0",
+            "ipv4_dst": "255.255.255.255", "udp_src": 68, "udp_dst": 67}
+
+
+def dropped(core, table):
+    core.clock.now += 1                     # the counters are read once a second
+    table.apply(core.tick())
+    table.answer(core)
+    return core.stats["port_security_dropped"]
+
+
+def test_before_a_lease_only_dhcp_and_probes_pass():
+    core, table, clock = bridge()
+    assert ports(table.process(1, dhcp_discover(mac_of(C33)))) == [2, 10], "DHCP passes"
+    assert table.process(1, garp(C33)) == [], "no lease: its ARP is dropped"
+    assert not table.to_controller, "... before anything could learn from it"
+    probe = frame(who_has("0.0.0.0", C33, mac_of(C33)))
+    assert ports(table.process(1, probe)) == [2], "an RFC 5227 probe claims nothing"
+    dad = nd.build(nd.solicit("::", mac_of(C33), slaac_of(GW6.network, mac_of(C33))))
+    assert ports(table.process(1, nd_fields(nd.parse(dad)))) == [2], "DAD passes"
+    na = nd.build(nd.advertise(link_local_of(mac_of(C33)), mac_of(C33), "ff02::1",
+                               "33:33:00:00:00:01"))
+    assert table.process(1, nd_fields(nd.parse(na))) == []
+    assert dropped(core, table) == 2
+
+
+def test_a_lease_allows_its_address_and_another_address_is_dropped_and_counted():
+    core, table, clock = bridge()
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))
+    assert ports(table.process(1, garp(C33))) == [2] and len(table.to_controller) == 1
+    assert table.process(1, garp(C34, mac_of(C33))) == [], "another address: dropped"
+    assert table.process(1, garp(C33, "02:00:00:00:66:66")) == [], "its address, another MAC"
+    assert table.process(2, garp(C33, mac_of(C34))) == [], "c34 claiming c33's address"
+    assert dropped(core, table) == 3
+    assert core.portsec.status()["dropped_by_port"] == {"c33": 2, "c34": 1}
+    # the IPv6 addresses its MAC forms (SLAAC): its NA passes, another's does not
+    mine = slaac_of(GW6.network, mac_of(C33))
+    na = nd.build(nd.advertise(mine, mac_of(C33), "ff02::1", "33:33:00:00:00:01"))
+    assert ports(table.process(1, nd_fields(nd.parse(na)))) == [2]
+    assert table.process(2, nd_fields(nd.parse(na))) == []
+    assert dropped(core, table) == 4
+    # the bridge restarts: its flows (and their counts) start again, the counters do not
+    table = FakeOFTable()
+    table.apply(core.switch_connected(PORTS))
+    assert table.process(2, garp(C33, mac_of(C34))) == []
+    assert dropped(core, table) == 5
+
+
+def test_a_spoofed_claim_is_never_learned_nor_announced():
+    core, table, clock = bridge()
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))
+    table.apply(core.packet_in(1, who_has(C33, C33)))              # c33 speaks: learned
+    clock.now += 1
+    table.apply(core.tick())
+    # a frame of c34's claiming c33 that left before the drop flows: the controller refuses it
+    out = core.packet_in(2, who_has(C33, C33, mac_of(C34)))
+    assert not [i for i in out if isinstance(i, IccSend)]
+    assert core.table.get(C33, clock()).mac == mac_of(C33)
+    assert core.stats["port_security_refused"] == 1
+
+
+def test_a_released_lease_revokes_and_a_new_holder_takes_it():
+    core, table, clock = bridge()
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))
+    assert ports(table.process(1, garp(C33))) == [2]
+    table.apply(core.lease_ended(C33))
+    assert table.process(1, garp(C33)) == [], "released: no longer c33's to claim"
+    table.apply(core.lease_granted(C33, mac_of(C34), 2))
+    assert ports(table.process(2, garp(C33, mac_of(C34)))) == [1]
+    assert core.lease_granted(C33, mac_of(C34), 2) == [], "a renewal changes no flow"
+
+
+def test_a_port_that_leaves_takes_its_leases_and_a_reused_number_starts_bare():
+    core, table, clock = bridge()
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))
+    table.apply(core.ports_changed({2: "c34", 10: "ipop-B"}))
+    assert not [f for f in table.flows.values() if f.match.get("in_port") == 1]
+    table.apply(core.ports_changed({1: "c99", 2: "c34", 10: "ipop-B"}))    # OVS reuses 1
+    assert table.process(1, garp(C33)) == [], "the old lease does not come with the number"
+    assert ports(table.process(1, dhcp_discover(mac_of(C33)))) == [2, 10]
+
+
+def test_static_hosts_and_the_site_port_speak_for_their_own_address():
+    site = "10.0.3.2"
+    core, table, clock = bridge(site_address=site,
+                                static_hosts=(("02:00:00:00:03:09", "10.0.3.9"),))
+    assert ports(table.process(1, garp("10.0.3.9", "02:00:00:00:03:09"))) == [2]
+    assert ports(table.process(2, garp(site, site_mac_of(site)))) == [1]
+    assert table.process(1, garp("10.0.3.9", mac_of(C33))) == [], "its address, not its MAC"
+
+
+def test_the_flows_survive_an_audit():
+    """The reconciler audits our flows as the bridge should hold them, leases included."""
+    core, table, clock = bridge()
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))
+    before = set(table.flows)
+    for _ in range(50):
+        clock.now += 1
+        table.apply(core.tick())
+        table.answer(core)
+    assert set(table.flows) >= before
+    assert ports(table.process(1, garp(C33))) == [2]
+
+
+def test_without_port_security_nothing_changes():
+    clock = Clock()
+    core = SwitchMode(options("A", ["B"], peer_hold_time=1000), clock=clock, wallclock=clock)
+    table = FakeOFTable()
+    table.apply(core.switch_connected(PORTS))
+    assert ports(table.process(2, garp(C33))) == [1]
+    assert core.lease_granted(C33, mac_of(C33), 1) == []
+
+
+def test_every_port_security_intent_goes_to_the_wire():
+    """Allows, drops, the exact delete of one allow, a port's delete and the counter request,
+    through the same translation the app uses (templates included)."""
+    from ipop_ryu.core import pipeline_portsec
+    from ipop_ryu.ofp.ryu13 import to_wire
+    from .test_ofp import FakeDatapath
+    core, table, clock = bridge()
+    granted = core.lease_granted(C33, mac_of(C33), 1)
+    intents = core.portsec.flows() + granted + core.lease_ended(C33) + \
+        pipeline_portsec.delete_port(1) + [core.portsec.counter_request()]
+    assert any(type(i).__name__ == "DeleteFlows" and i.match_items for i in intents)
+    datapath = FakeDatapath()
+    for intent in intents:
+        assert to_wire(datapath, intent) and all(to_wire(datapath, intent))
