@@ -155,7 +155,8 @@ MEANINGS: Dict[str, str] = {
                  "(the claim's time is `ts - age`); `name`: the host's name (its DHCP "
                  "hostname), taken only from a site that may claim `ip`",
     "hello": "liveness, every hello_interval; `boot` changes when the sender restarts, so peers "
-             "resend their entries",
+             "resend their entries; optional `gateway`, `gateway6`, `gateway_mac`: the "
+             "sender's anycast gateway (gateway.py; a bad one is left out, the hello counts)",
     "nd_request": "the IPv6 counterpart of arp_request: a host at `node` sends an NS for "
                   "`target_ip` (`sender_ip` `::`: a DAD probe, answered only by an owner)",
     "nd_reply": "the IPv6 counterpart of arp_reply: `node` owns `ip` at `mac`; `router` true: "
@@ -174,6 +175,9 @@ MEANINGS: Dict[str, str] = {
                 "address is checked on its own, and only entries `node` owns are removed",
 }
 
+_HELLO_OPTIONAL = (("gateway", lambda v: isinstance(v, str) and 0 < len(v) <= 64),
+                   ("gateway6", lambda v: isinstance(v, str) and 0 < len(v) <= 64),
+                   ("gateway_mac", _mac))
 _CHECKS = {msg_type: tuple({**HEADER, **schema}.items()) for msg_type, schema in SCHEMAS.items()}
 
 
@@ -425,6 +429,9 @@ def parse_payload(payload: bytes) -> "Message":
             if not valid(body[name]):
                 raise Drop(BAD_FIELD, name)
             fields[name] = body[name]
+    if msg_type == "hello":     # a bad optional field is left out, the hello still counts
+        fields.update((name, body[name]) for name, valid in _HELLO_OPTIONAL
+                      if name in body and valid(body[name]))
     if msg_type == "bindings":
         fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
         fields["routers"] = _routers(body["bindings"]) & {b[0] for b in fields["bindings"]}

@@ -9,6 +9,9 @@ from typing import Optional, Tuple, Union
 # Reserved OpenFlow ports, by name; the translator maps them to numbers.
 IN_PORT, CONTROLLER, TABLE, ALL = "in_port", "controller", "table", "all"
 Port = Union[int, str]
+# OFPP_LOCAL: the bridge's own interface (named like the bridge), as a number because
+# packet-ins and port descriptions carry it as one
+BRIDGE_LOCAL = 0xFFFFFFFE
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class Membership:
         self._drop_logged: Dict[str, float] = {}
         self.refusals = RecentRefusals()          # claims refused by allowed_ips, lately
         self.arrived: List[str] = []              # peers up or restarted, for the caller
+        self.hello_fields: Dict[str, object] = {}  # more for our hellos (the gateway's)
         now = clock()
         self.graceful = GracefulRestart(
             bool(self.peers.states), now + max(5.0, options.peer_hold_time),
@@ -200,7 +201,7 @@ class Membership:
             change["changed"] = sorted(old)     # our own key: every pair key is new
         out = []
         for name in change["added"]:
-            out += self.to_peer(name, "hello", boot=self.boot)
+            out += self.to_peer(name, "hello", boot=self.boot, **self.hello_fields)
             out += self.request_sync(name, now)
         return out, change
 
@@ -270,7 +271,7 @@ class Membership:
             self.syncs.pop(state.name, None)
             self.graceful.waiting_for.discard(state.name)
         if self.peers.states and self.hellos.due(now):
-            out += self.to_peers("hello", boot=self.boot)
+            out += self.to_peers("hello", boot=self.boot, **self.hello_fields)
         if self.graceful.active:
             for name in sorted(self.graceful.waiting_for):
                 out += self.request_sync(name, now)      # at start, and again if it came short

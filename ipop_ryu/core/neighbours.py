@@ -41,6 +41,9 @@ class Neighbours:
         self.names = Names(options.node_id, options.dns_domain, stats)
         self.announcer = Announcer(options.announce and options.icc, options.arp_timeout,
                                    members, wallclock, self.is_router, self.names.name_of)
+        # the anycast gateway is every site's own: never learned, announced or relayed
+        self.gateway_ips = frozenset(options.gateway_addresses)
+        self.gateway_mac = options.gateway_mac if options.site_services else None
         self.handlers = {}
         for family in self.families:
             self.handlers[family.request_type] = self.icc_request
@@ -351,13 +354,41 @@ class Neighbours:
 
     # ---- learning, moves and conflicts ------------------------------------------------------
     def _learnable(self, ip: str, mac: str) -> bool:
-        """Never learn group MACs, nor addresses that cannot be a host's here."""
+        """Never learn group MACs, nor addresses that cannot be a host's here, nor the
+        gateway (whoever claims it, a peer included: counted)."""
+        if mac == self.gateway_mac or ip in self.gateway_ips:
+            self.stats["gateway_not_learned"] += 1
+            return False
         return is_unicast_mac(mac) and self._host_address(ip)
 
     def _host_address(self, ip: str) -> bool:
-        """Not unspecified, loopback, multicast or broadcast, and inside the configured
-        overlay subnets of its family (if any)."""
-        return self._family(ip).host_address(ip) and self.options.in_overlay(ip)
+        """Not unspecified, loopback, multicast or broadcast, not the anycast gateway, and
+        inside the configured overlay subnets of its family (if any)."""
+        return self._family(ip).host_address(ip) and self.options.in_overlay(ip) and \
+            ip not in self.gateway_ips
+
+    # ---- DHCP leases (leases.py) ------------------------------------------------------------
+    def learn_lease(self, ip: str, mac: str, port: int, now: float) -> list:
+        """The site's DHCP server acked ip to mac on port: a local host from now on,
+        announced to every peer at once, as its gratuitous ARP would be."""
+        if not self._learnable(ip, mac):
+            self.stats["lease_not_learned"] += 1
+            return []
+        family = self._family(ip)
+        granted = Sighting(family, request=False, resolve=False, sender_ip=ip, sender_mac=mac,
+                           target=ip, to_mac=mac, probe=False, gratuitous=True, eth_src=mac)
+        return self._learn_local(granted, port, now)
+
+    def withdraw_local(self, ip: str, mac: str, now: float) -> list:
+        """A local host's lease ended: forget it here and at every peer (if it still holds
+        ip at mac: a host that took the address since keeps it)."""
+        entry = self.table.get(ip, now)
+        if entry is None or not entry.local or entry.mac != mac:
+            return []
+        self.table.remove(ip)
+        self.announcer.gone(ip)
+        self.stats["entries_withdrawn"] += 1
+        return self._forget(entry)
 
     def _learn_local(self, seen: Sighting, port: int, now: float) -> list:
         """A host on our bridge spoke: it is here, now. A gratuitous ARP or unsolicited NA,

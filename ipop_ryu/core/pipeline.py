@@ -55,11 +55,13 @@ TABLES = _declare(
     # and the goto to punt copies the frame to the controller, to learn from and relay as ICC
     ("arp", "neighbour resolution (ARP and IPv6 ND): overlay broadcasts dropped, responders for "
             "learned remote hosts, local broadcasts delivered locally with a copy to punt; "
-            "the rest -> learn", ("learn", "fwd_any", "fwd_local", "punt", "nd_answer")),
+            "with a gateway (pipeline_services.py) also what stays in the site: the "
+            "gateway's frames, DHCP and RS/RA; the rest -> learn", ("learn", "fwd_any", "fwd_local", "punt", "nd_answer")),
     ("learn", "OVS learn writes eth_src -> in_port into fwd_any (for local ports also into "
               "fwd_local); local frames -> fwd_any, overlay frames -> fwd_local",
      ("fwd_any", "fwd_local")),
-    ("fwd_any", "learned MACs on any port; miss -> flood", ("flood",)),
+    ("fwd_any", "learned MACs on any port (the gateway MAC: the bridge's own port); "
+                "miss -> flood", ("flood",)),
     ("fwd_local", "learned MACs on local ports only; miss: every local port (split horizon)",
      ()),
     ("flood", "from a local port: every other port, local and overlay", ()),
@@ -145,6 +147,17 @@ PURPOSES = {
     "nd_answer": (0x0F, "proxy-ND answer: the owner's MAC as target link-layer address"),
     "nd_relay_reply": (0x10, "owner's NA to an NS replayed for another site: to the "
                              "controller only (it goes there as ICC)"),
+    # site services (pipeline_services.py): the anycast gateway on the bridge's own port
+    "gateway_in": (0x11, "ARP/ND for the gateway, DHCP requests and RS from local ports: to "
+                         "the bridge's own port only (DHCP and ARP/ND copied to the "
+                         "controller, never relayed)"),
+    "gateway_out": (0x12, "frames from the gateway (the bridge's own port): local ports only; "
+                          "DHCP replies copied to the controller (leases)"),
+    "gateway_mac": (0x13, "frames to the gateway MAC: to the bridge's own port, never the "
+                          "overlay"),
+    "services_drop": (0x14, "DHCP, RS/RA and gateway frames from the overlay, and a local "
+                            "host claiming a gateway address: dropped"),
+    "services_local": (0x15, "DHCP replies and RAs from a container: local ports only"),
     # port_security = dhcp (pipeline_portsec.py); numbered apart from the site services'
     "port_security": (0x20, "a secured local port's ARP/ND for an address it leased (or a "
                             "static host's), and address-less probes: on as a local frame"),

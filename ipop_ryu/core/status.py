@@ -174,6 +174,19 @@ def stats(core) -> dict:
         "peers": {"up": sum(1 for p in peer_states if p.up), "total": len(peer_states),
                   "went_down": s["peer_down"]},
         "reloads": {"applied": s["reloads_applied"], "refused": s["reloads_refused"]},
+        # site services (gateway set): leases learned from the bridge's DHCP, the gateway
+        # never learned from anyone
+        "services": {
+            "enabled": core.options.site_services,
+            "leases": len(core.leases.table) if core.leases is not None else 0,
+            **{what: s[f"leases_{what}"] for what in ("new", "renewed", "changed", "released",
+                                                      "declined", "expired", "replaced")},
+            "lease_port_unknown": s["lease_port_unknown"],
+            "dhcp_malformed": s["dhcp_malformed"], "dhcp_ignored": s["dhcp_ignored"],
+            "gateway_not_learned": s["gateway_not_learned"],
+            # peers whose hellos name another gateway: field -> [theirs, ours]
+            "gateway_mismatch": {peer: {key: list(pair) for key, pair in fields.items()}
+                                 for peer, fields in sorted(core.gateway.mismatched.items())}},
         "port_security": core.portsec.status(),
         "names": core.neighbours.names.status(),
         "errors": {k.split(".", 1)[1]: v for k, v in s.items() if k.startswith("internal_errors.")},

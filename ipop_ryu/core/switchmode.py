@@ -17,9 +17,11 @@ import time
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from . import pipeline, pipeline_nd
+from . import pipeline, pipeline_nd, pipeline_services
 from .config import Options
 from .intents import DeleteFlows, Flow, Meter, WriteFile
+from .gateway import GatewayWatch, hello_fields
+from .leases import LeaseWatch
 from .names import HOSTS_FILE
 from .membership import Membership
 from .neighbours import RETRY_BUDGET, Neighbours  # noqa: F401  (RETRY_BUDGET: tests, docs)
@@ -53,12 +55,19 @@ class SwitchMode:
         self.portsec = PortSecurity(options, self.stats, self.bridge)
         self.neighbours = Neighbours(options, self.stats, clock, wallclock, self.bridge,
                                      self.members, self.portsec.permits)
+        # site services: leases the site's DHCP server grants (None: no gateway, no DHCP);
+        # each goes to the neighbours through learn_lease and withdraw_local here
+        self.leases = LeaseWatch(self.stats, clock, self.bridge, self) \
+            if options.site_services else None
         self.reconciler = Reconciler(self.stats)
         self.reconciler.hold_deletes = self.members.graceful.active
         self.reconciler.sources.update(self.neighbours.flow_sources())
+        self.members.hello_fields = hello_fields(options)
+        self.gateway = GatewayWatch(options, self.stats)
         self._handlers = {**self.neighbours.handlers,
                           "bindings": self.neighbours.icc_bindings,
-                          "withdraw": self.neighbours.icc_withdraw}
+                          "withdraw": self.neighbours.icc_withdraw,
+                          "hello": self.gateway.hello}
         self._summary = Every(SUMMARY_INTERVAL, clock() + SUMMARY_INTERVAL)
         self._count_drops = Every(DROP_POLL)
         self._summarised = Counter()
@@ -86,6 +95,7 @@ class SwitchMode:
         rate = self.options.punt_rate
         out = pipeline.punt_meters(rate) + pipeline.base_flows(rate)
         out += pipeline_nd.base_flows(pipeline.learn_local_frame())
+        out += pipeline_services.base_flows(self.options, pipeline.learn_local_frame())
         out += [pipeline.classify_overlay_port(p) for p in self.bridge.overlay]
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
         for port in self.bridge.local:
@@ -136,17 +146,30 @@ class SwitchMode:
         return self._count_flows(out)
 
     # ---- leases (port security, names) ----------------------------------------------------
+    def learn_lease(self, ip: str, mac: str, port: int, now: float) -> list:
+        """The site's DHCP server acked ip to mac on port (LeaseWatch)."""
+        lease = self.leases.table.get(ip) if self.leases is not None else None
+        return self.lease_granted(ip, mac, port, lease.hostname if lease else None)
+
+    def withdraw_local(self, ip: str, mac: str, now: float) -> list:
+        """The lease of ip to mac ended: released, declined, expired or replaced."""
+        return self.lease_ended(ip, mac)
+
     def lease_granted(self, ip: str, mac: str, port: int, hostname=None) -> list:
-        """The site's DHCP server leased ip to mac on port (after neighbours learned it)."""
+        """ip is mac's on port: the port may speak for it (its flows go first: the host is
+        about to), the host is a local one announced to every peer, with its name if any."""
         self.portsec.lease(ip, mac, port)
+        out = self._portsec_changed() + self.neighbours.learn_lease(ip, mac, port,
+                                                                      self.clock())
         if hostname:
             self.neighbours.local_name(ip, hostname, self.wallclock())
-        return self._portsec_changed()
+        return out
 
-    def lease_ended(self, ip: str) -> list:
-        """Released, declined, expired or leased to another: the port may no longer say ip."""
-        self.portsec.revoke(ip)
-        return self._portsec_changed()
+    def lease_ended(self, ip: str, mac: str) -> list:
+        """The port may no longer speak for ip, and the host is withdrawn everywhere."""
+        if self.portsec.leases.get(ip, (None, mac))[1] == mac:
+            self.portsec.revoke(ip)
+        return self._portsec_changed() + self.neighbours.withdraw_local(ip, mac, self.clock())
 
     def _portsec_changed(self) -> list:
         out = self.portsec.changes()
@@ -194,6 +217,10 @@ class SwitchMode:
     # ---- events ---------------------------------------------------------------------------
     def packet_in(self, in_port: int, data: bytes, metadata: int = 0) -> list:
         """A punted frame; metadata is the packet-in's (pipeline.CAUGHT: not delivered)."""
+        if self.leases is not None:
+            out = self.leases.packet_in(in_port, data)
+            if out is not None:
+                return self._count_flows(out)
         return self._count_flows(self.neighbours.packet_in(in_port, data, metadata))
 
     def icc_datagram(self, data: bytes, addr, received_at: Optional[float] = None) -> list:
@@ -216,6 +243,8 @@ class SwitchMode:
         out, gone = self.members.tick(now)
         for state in gone:
             out += self.neighbours.peer_down(state.name)
+        if self.leases is not None:          # before neighbours: withdrawals flush with it
+            out += self.leases.tick(now)
         out += self.neighbours.tick(now)
         if self.members.graceful_done(now):
             self.reconciler.release(now)

@@ -12,6 +12,8 @@ icmpv6_type=136 (a set_field to 136 earlier in the same flow does not count), an
 is matched or written only by a flow whose match names the ND type. Not modelled: timeouts,
 byte counts, groups, vlan, buffering.
 """
+import socket
+
 from ipop_ryu.core import arp, nd
 from ipop_ryu.core.intents import (CONTROLLER, IN_PORT, TABLE, DeleteFlows, Flow, Learn, Move,
                                    Output, Resubmit, SetField, flow)
@@ -23,16 +25,35 @@ ND_FIELDS = ("ipv6_nd_target", "ipv6_nd_sll", "ipv6_nd_tll", "nd_reserved", "nd_
 
 
 def frame(data: bytes) -> dict:
-    """An Ethernet/ARP or Ethernet/IPv6 ND frame as the fields the pipeline matches on."""
+    """An Ethernet/ARP, Ethernet/IPv6 ND or Ethernet/IPv4 UDP (DHCP) frame as the fields the
+    pipeline matches on."""
     parsed = arp.parse(data)
     if parsed is None:
         found = nd.parse(data)
         if found is None:
-            raise ValueError("only ARP and ND frames are modelled")
+            return udp_fields(data)
         return nd_fields(found)
     return {"eth_src": parsed.eth_src, "eth_dst": parsed.eth_dst, "eth_type": arp.ETH_TYPE_ARP,
             "arp_op": parsed.op, "arp_sha": parsed.sha, "arp_spa": parsed.spa,
             "arp_tha": parsed.tha, "arp_tpa": parsed.tpa}
+
+
+def udp_fields(data: bytes) -> dict:
+    """An IPv4 UDP frame (DHCP, say) as OVS extracts it."""
+    if len(data) < 42 or data[12:14] != b"\x08\x00" or data[23] != 17:
+        raise ValueError("only ARP, ND and IPv4 UDP frames are modelled")
+    start = 14 + (data[14] & 0x0F) * 4
+    return {"eth_src": arp.mac_to_str(data[6:12]), "eth_dst": arp.mac_to_str(data[:6]),
+            "eth_type": 0x0800, "ipv4_src": socket.inet_ntoa(data[26:30]),
+            "ipv4_dst": socket.inet_ntoa(data[30:34]), "ip_proto": 17,
+            "udp_src": int.from_bytes(data[start:start + 2], "big"),
+            "udp_dst": int.from_bytes(data[start + 2:start + 4], "big")}
+
+
+def icmpv6(src_mac: str, dst_mac: str, src: str, dst: str, kind: int) -> dict:
+    """An ICMPv6 message other than NS/NA (RS, RA) as the fields the pipeline matches on."""
+    return {"eth_src": src_mac, "eth_dst": dst_mac, "eth_type": nd.ETH_TYPE_IPV6,
+            "ip_proto": nd.ICMPV6, "ipv6_src": src, "ipv6_dst": dst, "icmpv6_type": kind}
 
 
 def nd_fields(found: nd.NdFrame) -> dict:
@@ -194,4 +215,5 @@ def _clean(packet: dict) -> dict:
     return {k: v for k, v in packet.items() if k not in ("in_port", "metadata", "_meter")}
 
 
-__all__ = ["FakeOFTable", "frame", "ethernet", "nd_fields", "to_nd_frame", "DeleteFlows"]
+__all__ = ["FakeOFTable", "frame", "ethernet", "icmpv6", "nd_fields", "to_nd_frame",
+           "udp_fields", "DeleteFlows"]

@@ -74,3 +74,14 @@ def test_regressions_found_by_fuzzing():
     # True == 1 in Python, and a list is not a dict key: both once escaped as exceptions
     assert reason(signed(b'{"v": true, "type": "hello"}')) == icc.BAD_VERSION
     assert reason(signed(b'{"v": 1, "type": []}')) == icc.UNKNOWN_TYPE
+
+
+def test_a_hellos_gateway_fields_are_optional_and_a_bad_one_is_left_out():
+    hello = codec.decode(codec.encode("hello", "B", 1, 1700000000.0, boot="b1",
+                                      gateway="10.0.3.1/24", gateway_mac="02:49:50:4f:50:01"))
+    assert (hello["gateway"], hello["gateway_mac"]) == ("10.0.3.1/24", "02:49:50:4f:50:01")
+    bad = codec.decode(codec.encode("hello", "B", 2, 1700000000.0, boot="b1", gateway=7,
+                                    gateway_mac="not a mac", gateway6="fd00:3::1/64"))
+    assert bad.fields == {"boot": "b1", "gateway6": "fd00:3::1/64"}, "still a hello"
+    assert "gateway" not in codec.decode(codec.encode("hello", "B", 3, 1700000000.0,
+                                                      boot="b1")).fields

@@ -100,8 +100,11 @@ def test_every_flow_of_a_realistic_site_takes_only_declared_steps():
     from ipop_ryu.core.switchmode import SwitchMode
     from .helpers import Clock, options
     clock = Clock()
-    core = SwitchMode(options("A", ["B"], punt_rate=50, port_security="dhcp"), clock=clock,
-                      wallclock=clock)
+    import ipaddress
+    core = SwitchMode(options("A", ["B"], punt_rate=50, port_security="dhcp",
+                              gateway=ipaddress.ip_interface("10.0.3.1/24"),
+                              gateway6=ipaddress.ip_interface("fd00:3::1/64")),
+                      clock=clock, wallclock=clock)
     built = core.switch_connected({1: "h3", 2: "h5", 10: "ipop-B", 0xFFFFFFFE: "br0"})
     built += core.lease_granted("10.0.3.3", "02:00:00:00:00:03", 1)
     arp_family, nd_family = families()

@@ -6,10 +6,10 @@ import pytest
 
 from ipop_ryu.core import nd, pipeline
 from ipop_ryu.core.intents import CONTROLLER, Flow, IccSend, PacketOut
-from ipop_ryu.core.switchmode import SwitchMode
 
-from .fakeoftable import FakeOFTable, ethernet, frame, to_nd_frame
-from .helpers import Clock, options
+from .fakeoftable import ethernet, frame, to_nd_frame
+from .helpers import Clock
+from .simsite import SimSite
 
 PORTS = {"A": {1: "h3", 2: "h5", 10: "ipop-B"}, "B": {1: "h7", 2: "h104", 10: "ipop-A"}}
 ADDR = {"A": ("192.0.2.1", 30000), "B": ("192.0.2.2", 30000)}
@@ -21,27 +21,9 @@ def mac(ip):
     return "02:00:00:00:00:%02x" % int(ip.replace(".", ":").rsplit(":", 1)[1], 16)
 
 
-class Site:
+class Site(SimSite):
     def __init__(self, name, clock, **kw):
-        peers = [n for n in PORTS if n != name]
-        self.core = SwitchMode(options(name, peers, peer_hold_time=1000, **kw), clock=clock,
-                               wallclock=clock)
-        self.table = FakeOFTable()
-        self.apply(self.core.switch_connected(PORTS[name]))
-
-    def apply(self, intents):
-        self.table.apply([i for i in intents if not isinstance(i, (PacketOut, IccSend))])
-        return intents
-
-    def send(self, port, data):
-        """A host's frame: through the datapath, and the controller's copy to the core."""
-        self.table.to_controller.clear()
-        self.table.punted_metadata.clear()
-        out = self.table.process(port, frame(data))
-        intents = []
-        for metadata in self.table.punted_metadata:     # as the packet-in carries it
-            intents += self.apply(self.core.packet_in(port, data, metadata))
-        return out, intents
+        super().__init__(name, [n for n in PORTS if n != name], PORTS[name], clock, **kw)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import ipaddress
 
 from ipop_ryu.core import arp, nd
 from ipop_ryu.core.config import link_local_of, site_mac_of, slaac_of
-from ipop_ryu.core.intents import CONTROLLER, IccSend
+from ipop_ryu.core.intents import BRIDGE_LOCAL, CONTROLLER, DeleteFlows, Flow, IccSend
 from ipop_ryu.core.switchmode import SwitchMode
 
 from .fakeoftable import FakeOFTable, ethernet, frame, nd_fields
@@ -30,6 +30,10 @@ def ports(out):
     return sorted(port for port, _ in out if port != CONTROLLER)
 
 
+def flows(intents):
+    return [i for i in intents if isinstance(i, (Flow, DeleteFlows))]
+
+
 def garp(ip, mac=None):
     return frame(who_has(ip, ip, mac or mac_of(ip)))
 
@@ -48,7 +52,9 @@ def dropped(core, table):
 
 def test_before_a_lease_only_dhcp_and_probes_pass():
     core, table, clock = bridge()
-    assert ports(table.process(1, dhcp_discover(mac_of(C33)))) == [2, 10], "DHCP passes"
+    assert ports(table.process(1, dhcp_discover(mac_of(C33)))) == [BRIDGE_LOCAL], \
+        "DHCP passes (to the site's server only)"
+    table.to_controller.clear()
     assert table.process(1, garp(C33)) == [], "no lease: its ARP is dropped"
     assert not table.to_controller, "... before anything could learn from it"
     probe = frame(who_has("0.0.0.0", C33, mac_of(C33)))
@@ -100,11 +106,11 @@ def test_a_released_lease_revokes_and_a_new_holder_takes_it():
     core, table, clock = bridge()
     table.apply(core.lease_granted(C33, mac_of(C33), 1))
     assert ports(table.process(1, garp(C33))) == [2]
-    table.apply(core.lease_ended(C33))
+    table.apply(core.lease_ended(C33, mac_of(C33)))
     assert table.process(1, garp(C33)) == [], "released: no longer c33's to claim"
     table.apply(core.lease_granted(C33, mac_of(C34), 2))
     assert ports(table.process(2, garp(C33, mac_of(C34)))) == [1]
-    assert core.lease_granted(C33, mac_of(C34), 2) == [], "a renewal changes no flow"
+    assert not flows(core.lease_granted(C33, mac_of(C34), 2)), "a renewal changes no flow"
 
 
 def test_a_port_that_leaves_takes_its_leases_and_a_reused_number_starts_bare():
@@ -114,7 +120,7 @@ def test_a_port_that_leaves_takes_its_leases_and_a_reused_number_starts_bare():
     assert not [f for f in table.flows.values() if f.match.get("in_port") == 1]
     table.apply(core.ports_changed({1: "c99", 2: "c34", 10: "ipop-B"}))    # OVS reuses 1
     assert table.process(1, garp(C33)) == [], "the old lease does not come with the number"
-    assert ports(table.process(1, dhcp_discover(mac_of(C33)))) == [2, 10]
+    assert ports(table.process(1, dhcp_discover(mac_of(C33)))) == [BRIDGE_LOCAL]
 
 
 def test_static_hosts_and_the_site_port_speak_for_their_own_address():
@@ -145,7 +151,7 @@ def test_without_port_security_nothing_changes():
     table = FakeOFTable()
     table.apply(core.switch_connected(PORTS))
     assert ports(table.process(2, garp(C33))) == [1]
-    assert core.lease_granted(C33, mac_of(C33), 1) == []
+    assert not flows(core.lease_granted(C33, mac_of(C33), 1))
 
 
 def test_every_port_security_intent_goes_to_the_wire():
@@ -156,9 +162,30 @@ def test_every_port_security_intent_goes_to_the_wire():
     from .test_ofp import FakeDatapath
     core, table, clock = bridge()
     granted = core.lease_granted(C33, mac_of(C33), 1)
-    intents = core.portsec.flows() + granted + core.lease_ended(C33) + \
-        pipeline_portsec.delete_port(1) + [core.portsec.counter_request()]
+    intents = flows(core.portsec.flows() + granted + core.lease_ended(C33, mac_of(C33)) +
+                    pipeline_portsec.delete_port(1)) + [core.portsec.counter_request()]
     assert any(type(i).__name__ == "DeleteFlows" and i.match_items for i in intents)
     datapath = FakeDatapath()
     for intent in intents:
         assert to_wire(datapath, intent) and all(to_wire(datapath, intent))
+
+
+def test_a_real_dhcp_exchange_opens_the_port_names_the_host_and_its_release_closes_it():
+    """udhcpc (hostname c7) on port 1 gets 10.0.3.30 from dnsmasq (frames captured): the ACK
+    the bridge copies lets port 1 speak for it, c7 goes out with the announcement, and the
+    RELEASE takes both back."""
+    from ipop_ryu.core import icc
+    from . import dhcp_frames
+    core, table, clock = bridge()
+    client = "02:00:0a:00:03:07"
+    table.apply(core.packet_in(1, dhcp_frames.REQUEST))
+    out = core.packet_in(BRIDGE_LOCAL, dhcp_frames.ACK)
+    table.apply(out)
+    assert ports(table.process(1, garp("10.0.3.30", client))) == [2]
+    clock.now += 1
+    sent = [icc.parse_payload(i.data[len(icc.MAGIC) + icc.SIG_LEN:])
+            for i in out + core.tick() if isinstance(i, IccSend)]
+    assert any(m.type == "bindings" and m["names"] == {"10.0.3.30": "c7"} for m in sent)
+    table.apply(core.packet_in(1, dhcp_frames.RELEASE))
+    assert table.process(1, garp("10.0.3.30", client)) == []
+    assert core.table.get("10.0.3.30", clock()) is None
