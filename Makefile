@@ -12,11 +12,12 @@ $(error FRAMEWORK=$(FRAMEWORK): expected one of $(FRAMEWORKS))
 endif
 PY := $(VENV)/bin/python
 APT_PACKAGES := openvswitch-switch iproute2 iputils-ping arping tcpdump iperf3 ethtool nftables \
+                dnsmasq-base lxc busybox-static \
                 wireguard-go wireguard-tools
 # ryu 4.34 does not build with setuptools>=68 (get_script_args): every install is constrained.
 PIP := PIP_CONSTRAINT=$(CURDIR)/constraints-build.txt $(PY) -m pip install -q
 
-.PHONY: setup apt venv test unit integration demo bench test-matrix wheel clean
+.PHONY: setup apt venv test unit integration demo bench test-matrix wheel docs clean
 setup: apt venv
 
 # Install only what is missing; needs root on a fresh machine.
@@ -32,11 +33,11 @@ venv: $(VENV)/.installed-$(FRAMEWORK)
 
 # A venv holds one framework: asking for another rebuilds it.
 $(VENV)/.installed-$(FRAMEWORK): requirements/base.txt requirements/$(FRAMEWORK).txt \
-		requirements/bench.txt setup.py bench/setup.py constraints-build.txt
+		requirements/bench.txt requirements/docs.txt setup.py bench/setup.py constraints-build.txt
 	@if ls $(VENV)/.installed-* 2>/dev/null | grep -qv "/.installed-$(FRAMEWORK)$$"; then \
 	  echo "$(VENV) holds another framework: rebuilding it for $(FRAMEWORK)"; rm -rf $(VENV); fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -r requirements/$(FRAMEWORK).txt -r requirements/bench.txt
+	$(PIP) -r requirements/$(FRAMEWORK).txt -r requirements/bench.txt -r requirements/docs.txt
 	# editable; the package's .pth applies the eventlet shim Ryu 4.34 needs (see setup.py)
 	$(PIP) --no-deps -e .
 	# the bench, a package of its own on top (bench/setup.py): `make bench`, its tests
@@ -64,6 +65,14 @@ demo: setup
 
 bench: setup
 	$(VENV)/bin/ipop-ryu bench
+
+# docs/reference/ regenerated from the code, then HTML (build/docs/html) and the man page, both
+# with warnings as errors; the man page is committed as packaging/ipop-ryu.8 (installed by setup.py).
+docs: setup
+	$(PY) docs/generate.py
+	$(PY) -m sphinx -q -W -b html docs build/docs/html
+	$(PY) -m sphinx -q -W -b man docs build/docs/man
+	cp build/docs/man/ipop-ryu.8 packaging/ipop-ryu.8
 
 clean:
 	rm -rf $(VENV) .venv-matrix build dist *.egg-info bench/build bench/*.egg-info

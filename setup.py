@@ -59,5 +59,6 @@ setup(
     },
     entry_points={"console_scripts": ["ipop-ryu=ipop_ryu.cli:main"]},
     cmdclass={"build_py": BuildPyWithPth, "editable_wheel": EditableWheelWithPth},
-    data_files=[("share/ipop-ryu", ["packaging/ipop-ryu@.service"])],
+    data_files=[("share/ipop-ryu", ["packaging/ipop-ryu@.service"]),
+                ("share/man/man8", ["packaging/ipop-ryu.8"])],
 )

@@ -93,7 +93,10 @@ def register(sub):
     parser.add_argument("--ofp-tcp-listen-port", metavar="PORT",
                         help="OpenFlow listen port (default 6653)")
     parser.add_argument("--wsapi-host", metavar="HOST",
-                        help="REST API listen address (default: all)")
+                        help="REST API listen address (default: all). Under os-ken's own "
+                             "osken-manager these two are no command-line options (it parses "
+                             "its command line before our options exist): put wsapi_host and "
+                             "wsapi_port in [DEFAULT] of the configuration file")
     parser.add_argument("--wsapi-port", metavar="PORT", help="REST API port (default 8080)")
     parser.add_argument("--version", action="store_true",
                         help="print the framework in use and exit")

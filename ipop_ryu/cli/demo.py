@@ -99,7 +99,7 @@ def run(args):
         say()
         say("$ ipop-ryu lab up")
         progress = lab_build.Progress("lab up")
-        lab, desc = lab_build.build(seed_two_sites(), root, args.ryu_manager, progress, built)
+        lab, desc = lab_build.build(seed_two_sites(services=True), root, args.ryu_manager, progress, built)
         up_at = time.monotonic()
         up_time = progress.elapsed()
         say(render_map(desc))

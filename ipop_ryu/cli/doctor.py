@@ -31,6 +31,7 @@ from ipop_ryu.host.site import ETC, Site, is_site_file
 
 from . import doctor_datapath
 from .status import arp_rows
+from . import doctor_services
 
 
 def ovs_not_answering(exc):
@@ -165,6 +166,7 @@ def run(args):
     problems, bridges = check_bridge(site, args.bridge)
     found, rows = check_peers(site, args.timeout)
     problems += found + check_claims(site, rows or ())
+    problems += doctor_services.check(site, args.bridge)
     traced = []
     if bridges is not None:
         found, traced = check_datapath(site, args.bridge, bridges, rows, args.timeout)

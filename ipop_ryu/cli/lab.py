@@ -21,7 +21,7 @@ from .lab_show import render_map, render_status
 
 def cmd_up(args):
     spec = lab_spec(args.sites, args.hosts_per_site, args.controller, args.arp_timeout,
-                    args.announce, args.ipv6, args.encrypt)
+                    args.announce, args.ipv6, args.encrypt, not args.static)
     _, desc = build(spec, workdir_root(args), args.ryu_manager)
     print(render_map(desc))
 
@@ -154,6 +154,10 @@ def register(sub):
                     help="join the sites by WireGuard (kernel, else wireguard-go), each keyed "
                          "with its controller's own key: VXLAN and ICC cross the underlay "
                          "only encrypted; container MTU 1370")
+    up.add_argument("--static", action="store_true",
+                    help="no site services: only the containers' hand-set addresses (by "
+                         "default each site serves lxc-net's share: the gateway 10.0.3.1, "
+                         "DHCP from its own pool, NAT to an upstream at 198.51.100.1)")
     up.add_argument("--ryu-manager", metavar="PATH",
                     help="the ryu-manager to run (default: this venv's)")
     up.set_defaults(func=cmd_up)

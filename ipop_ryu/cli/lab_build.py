@@ -48,7 +48,7 @@ def check_can_build():
 
 
 def lab_spec(sites=None, hosts_per_site=None, controller="ipop", arp_timeout=300,
-             announce=True, ipv6=False, encrypt=False):
+             announce=True, ipv6=False, encrypt=False, services=False):
     from ..lab.topology import mesh, seed_two_sites
     if arp_timeout < 1:
         raise CommandError(f"bad --arp-timeout {arp_timeout}: at least 1 second")
@@ -56,6 +56,7 @@ def lab_spec(sites=None, hosts_per_site=None, controller="ipop", arp_timeout=300
         raise CommandError("--encrypt needs --controller ipop (its per-site keys key "
                            "WireGuard)")
     kw = dict(controller=controller, arp_timeout=arp_timeout, ipv6=ipv6, encrypt=encrypt,
+              services=services,
               extra_options={} if announce else {"announce": "false"})
     if sites is None:
         if hosts_per_site is not None:

@@ -35,6 +35,12 @@ def render_map(desc):
         wg = ", ".join(f"{s['name']} {s['wg_ifname']} {s['tunnel_ip']}/24" for s in sites)
         lines.append(f"encrypted: VXLAN and ICC between the sites' WireGuard addresses ({wg}; "
                      f"UDP {WG_PORT} on the underlay); container MTU {desc['mtu']}")
+    if desc.get("services"):
+        mine = ", ".join(f"{s['name']} {s['site_address']} (uplink {s['uplink_ip']})"
+                         for s in sites)
+        lines.append(f"services: gateway 10.0.3.1 at every site, DHCP from each site's own "
+                     f"pool, NAT to the upstream 198.51.100.1 in {desc['upstream_ns']}; site "
+                     f"addresses {mine}")
     looped = desc["controller"] != "ipop" and len(sites) >= 3
     if looped:
         lines.append(f"note: {desc['controller']} on a full mesh of {len(sites)} sites is a "

@@ -16,7 +16,7 @@ GATEWAY_MAC = "02:49:50:4f:50:01"     # locally administered, "IPOP" 01
 DNS_HOSTS_DIR = "/run/ipop-ryu/{node_id}.hosts"
 PORT_SECURITY = ("none", "dhcp")
 
-# name -> (default as written in a config file, help); the contract of the README
+# name -> (default as written in a config file, help); docs/reference/options.md is made from it
 OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "node_id": (None, "this controller's name, unique in the overlay (required)"),
     "icc": ("true", "inter-controller communication on/off; off = one-site switch with local "

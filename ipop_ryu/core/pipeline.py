@@ -127,7 +127,7 @@ COOKIE_TAG = 0x4950 << 48
 COOKIE_TAG_MASK = 0xFFFF << 48
 PURPOSE_MASK = 0xFFFFFFFF << 32
 
-# purpose -> (number, what `ipop-ryu flows` and the README call it)
+# purpose -> (number, what `ipop-ryu flows` and docs/reference/purposes.md call it)
 PURPOSES = {
     "classify": (0x01, "port classification: local or overlay"),
     "arp_punt": (0x02, "local ARP delivered locally, a copy to the controller"),

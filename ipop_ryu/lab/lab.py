@@ -216,9 +216,8 @@ class Lab:
             if self.spec.services:
                 self._step(f"gateway, NAT and dnsmasq in {len(self.sites)} sites")
                 for site in self.sites.values():
-                    self._dnsmasq[site.name] = lab_services.start(self, site)
-                for site in self.sites.values():
-                    lab_services.wait_serving(self, site, self._dnsmasq[site.name])
+                    lab_services.setup(self, site)
+                    self.start_dhcp(site)
         except BaseException:
             self.down()
             raise
@@ -239,7 +238,7 @@ class Lab:
             for cap in self._captures:
                 cap.stop()
             for site in self.sites.values():
-                netns.terminate(self._dnsmasq.pop(site.name, None))
+                self.stop_dhcp(site)
                 self.stop_controller(site)
                 site.ovs.stop()
                 netns.terminate(self._wireguard.pop(site.name, None))
@@ -433,6 +432,17 @@ class Lab:
         if wait:
             self.wait_connected([site])
         return proc.pid
+
+    def start_dhcp(self, site):
+        """The site's dnsmasq, started as `ipop-ryu dhcp` (it execs dnsmasq), once it serves."""
+        site = self._site(site)
+        proc = lab_services.spawn_dhcp(self, site)
+        self._dnsmasq[site.name] = proc
+        lab_services.wait_serving(self, site, proc)
+        return proc.pid
+
+    def stop_dhcp(self, site):
+        netns.terminate(self._dnsmasq.pop(self._site(site).name, None))
 
     def stop_controller(self, site):
         site = self._site(site)

@@ -59,13 +59,17 @@ def dhcp_argv(lab, site):
             "--user", "root"]  # the lab's files may sit in a directory only root reads
 
 
-def start(lab, site):
-    """services setup, then dnsmasq as `ipop-ryu dhcp` (which execs it: the pid is
-    dnsmasq's, recorded in the site's dnsmasq.pid for `lab down` from another process)."""
+def setup(lab, site):
+    """`ipop-ryu services setup` in the site, as an operator runs it."""
     done = lab.exec(site.ns, setup_argv(lab, site), check=False)
     if done.returncode != 0:
         raise RuntimeError(f"services setup in site {site.name}: "
                            f"{(done.stderr or done.stdout).strip()}")
+
+
+def spawn_dhcp(lab, site):
+    """`ipop-ryu dhcp`, which execs dnsmasq: the pid is dnsmasq's, recorded in the site's
+    dnsmasq.pid for `lab down` from another process."""
     return netns.spawn(site.ns, dhcp_argv(lab, site), os.path.join(site.rundir, "dnsmasq.log"),
                        lab._env, pidfile=os.path.join(site.rundir, "dnsmasq.pid"))
 

@@ -57,6 +57,7 @@ def describe(lab, state, created):
             "underlay_ip": site.underlay_ip, "rundir": site.rundir, "bridge": site.bridge,
             "overlay_ports": list(site.overlay_ports),
             "tunnel_ip": site.tunnel_ip, "wg_ifname": site.wg_ifname,   # "" unless encrypted
+            "site_address": site.site_address, "uplink_ip": site.uplink_ip,  # "": no services
             "controller_target": site.controller_target,
             "rest": f"http://{site.underlay_ip}:{REST_PORT}"
             if lab.spec.controller == "ipop" else None,
@@ -69,6 +70,7 @@ def describe(lab, state, created):
             "controller": lab.spec.controller, "arp_timeout": lab.spec.arp_timeout,
             "extra_options": dict(lab.spec.extra_options), "underlay_ns": lab.underlay_ns,
             "encrypt": lab.spec.encrypt, "mtu": lab.mtu,
+            "services": lab.spec.services, "upstream_ns": lab.upstream_ns,
             "builder_pid": os.getpid(), "sites": sites}
 
 
@@ -127,7 +129,7 @@ def spec_of(desc):
     return LabSpec([SiteSpec(s["name"], [HostSpec(h["name"], h["ip"]) for h in s["hosts"]])
                     for s in desc["sites"]], controller=desc["controller"],
                    arp_timeout=desc["arp_timeout"], extra_options=desc.get("extra_options", {}),
-                   encrypt=desc.get("encrypt", False))
+                   encrypt=desc.get("encrypt", False), services=desc.get("services", False))
 
 
 def attach(desc):

@@ -79,7 +79,8 @@ def test_demo_pings_shows_tables_and_flows_and_tears_down(root):
     assert "set_field:02:00:0a:00:03:68->arp_sha" in a, flows
     assert "arp_tpa=10.0.3.5," in b, flows
 
-    assert re.search(rf"^lab {sfx} is down: 6 processes stopped, 7 namespaces removed",
+    # 2 x (ovsdb-server, ovs-vswitchd, controller, dnsmasq); ul, up, 2 sites, 4 containers
+    assert re.search(rf"^lab {sfx} is down: 8 processes stopped, 8 namespaces removed",
                      out, re.M), out
     assert "waiting for 2 bridges to connect" in proc.stderr  # lab up's progress
     nothing_left(root, sfx)

@@ -119,8 +119,8 @@ def test_cli_lab_shows_watches_and_ends_its_wireguard_go():
         up = lab_cli(root, "up", "--encrypt")
         assert up.returncode == 0, up.stderr
         sfx = suffix_of(up.stdout)
-        assert re.search(rf"encrypted: .*A wg{sfx}0 198\.51\.100\.1/24, B wg{sfx}1 "
-                         rf"198\.51\.100\.2/24.* container MTU 1370", up.stdout), up.stdout
+        assert re.search(rf"encrypted: .*A wg{sfx}0 203\.0\.113\.1/24, B wg{sfx}1 "
+                         rf"203\.0\.113\.2/24.* container MTU 1370", up.stdout), up.stdout
         desc = lab_json(root, sfx)
         userspace = [s["pids"]["wireguard-go"] for s in desc["sites"]
                      if "wireguard-go" in s["pids"]]
