@@ -75,7 +75,7 @@ class PortSecurity:
 
     def permits(self, port: int, ip: str, mac: str) -> bool:
         """May port speak for ip as mac? (Unsecured: yes.)"""
-        if not self.enabled or not self.ports.is_local(port):
+        if not self.enabled or port not in self.ports.local:    # (the gateway's own port too)
             return True
         if self._held is None:
             self._held = set(self.holds())
