@@ -10,27 +10,15 @@ import pytest
 from ipop_ryu.lab import lxc
 from ipop_ryu.lab.topology import mesh
 
+from .conftest import module_lab
 from .util import arp_table, stats, wait_for
 
 pytestmark = pytest.mark.skipif(lxc.available() is not None, reason=str(lxc.available()))
 
 
 @pytest.fixture(scope="module")
-def lxc_base():
-    base = lxc.LxcBase()
-    yield base
-    base.remove()
-
-
-@pytest.fixture(scope="module")
 def secured_lab():
-    from ipop_ryu.lab import Lab
-    from . import conftest
-    lab = Lab(mesh(3, 0, services=True, extra_options={"port_security": "dhcp"}))
-    conftest._session_suffixes.append(lab.suffix)
-    lab.up()
-    yield lab
-    lab.down()
+    yield from module_lab(mesh(3, 0, services=True, extra_options={"port_security": "dhcp"}))
 
 
 @pytest.fixture
