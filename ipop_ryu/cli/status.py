@@ -141,7 +141,7 @@ def render_stats(stats):
                     f"removed {flows['removed_stale']}" if "audits" in flows else ""))
     portsec = stats.get("port_security") or {}
     if portsec.get("mode") == "dhcp":
-        by_port = ", ".join(f"{p} {n}" for p, n in portsec["dropped_by_port"].items())
+        by_port = ", ".join(f"{p} {n}" for p, n in portsec["dropped_by_port"].items() if n)
         lines.append(f"port security       {portsec['leases']} leases; dropped "
                      f"{portsec['dropped']}{' (' + by_port + ')' if by_port else ''}, "
                      f"refused {portsec['refused']}")

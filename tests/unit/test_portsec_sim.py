@@ -189,3 +189,26 @@ def test_a_real_dhcp_exchange_opens_the_port_names_the_host_and_its_release_clos
     table.apply(core.packet_in(1, dhcp_frames.RELEASE))
     assert table.process(1, garp("10.0.3.30", client)) == []
     assert core.table.get("10.0.3.30", clock()) is None
+
+
+def test_the_drops_show_in_stats_metrics_and_ipop_ryu_stats():
+    from ipop_ryu.cli import status as cli_status
+    from ipop_ryu.core import metrics, status
+    core, table, clock = bridge()
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))
+    table.process(2, garp(C33, mac_of(C34)))
+    table.process(2, garp(C33, mac_of(C34)))
+    assert dropped(core, table) == 2
+    core.neighbours.names.claim("10.0.3.70", "c70", "B", 1.0)
+    core.neighbours.names.claim("10.0.3.71", "-x", "B", 1.0)
+    s = status.stats(core)
+    assert s["port_security"] == {"mode": "dhcp", "dropped": 2, "refused": 0, "leases": 1,
+                                  "dropped_by_port": {"c33": 0, "c34": 2}}
+    assert s["names"]["known"] == 1 and s["names"]["refused"]["invalid"] == 1
+    text = metrics.exposition(metrics.registry_for(core)).decode()
+    assert 'ipop_port_security_dropped_total{node="A",port="c34"} 2.0' in text
+    assert 'ipop_names_refused_total{node="A",reason="invalid"} 1.0' in text
+    rendered = cli_status.render_stats(s)
+    assert "port security       1 leases; dropped 2 (c34 2), refused 0" in rendered
+    assert "names               1 known, 1 in the hosts file; conflicts 0; refused invalid 1" \
+        in rendered
