@@ -61,6 +61,8 @@ class SwitchModeApp(app_manager.RyuApp):
             raise SystemExit(2)
         packet_in.install()         # packet-ins parsed for in_port and the frame only
         self.core = SwitchMode(self.options)
+        if self.options.port_security != "none":
+            self._restore_leases()
         self.metrics_registry = metrics.registry_for(self.core)
         self.datapath = None
         self.sock = None
@@ -185,6 +187,21 @@ class SwitchModeApp(app_manager.RyuApp):
                     self._requests[self.datapath.xid] = intent   # the xid to_wire just used
                 if len(self._out) >= FLUSH_AT:
                     self._flush()
+
+    def _restore_leases(self):
+        """The site's DHCP leases from before we started: their hosts may speak at once."""
+        path = self.options.dhcp_lease_file
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return                      # no lease granted yet
+        except OSError as exc:
+            self.logger.warning("cannot read %s ([ipop] dhcp_lease_file): %s; leased hosts "
+                                "are let speak when they renew", path, exc.strerror)
+            return
+        self.core.restore_leases(text)  # the flows go with the pipeline when the bridge is in
+        self.logger.info("%d leases restored from %s", self.core.stats["leases_restored"], path)
 
     def _write_file(self, intent):
         try:

@@ -14,6 +14,7 @@ from .keys import decode_key, pair_keys, public_key_of
 
 GATEWAY_MAC = "02:49:50:4f:50:01"     # locally administered, "IPOP" 01
 DNS_HOSTS_DIR = "/run/ipop-ryu/{node_id}.hosts"
+DHCP_LEASE_FILE = "/var/lib/misc/dnsmasq.ipop-{node_id}.leases"     # beside lxc-net's
 PORT_SECURITY = ("none", "dhcp")
 
 # name -> (default as written in a config file, help); docs/reference/options.md is made from it
@@ -70,6 +71,10 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "dns_hosts_dir": ("", "directory of the hosts file the controller writes (every host of "
                           "another site that has a name: ADDRESS NAME NAME.dns_domain), "
                           "dnsmasq's --hostsdir; empty = /run/ipop-ryu/NODE_ID.hosts"),
+    "dhcp_lease_file": ("", "dnsmasq's lease file (ipop-ryu dhcp's --dhcp-leasefile); the "
+                            "controller reads it at start, so that with port_security its "
+                            "leased hosts keep speaking before they renew; empty = "
+                            "/var/lib/misc/dnsmasq.ipop-NODE_ID.leases"),
     "static_hosts": ("", "comma list MAC=IP of this site's hosts with fixed addresses: with "
                          "port_security = dhcp they may speak for IP as if they had leased it "
                          "(the site port's own site_address is always one)"),
@@ -130,6 +135,7 @@ class Options:
     dns_domain: str = "lxc"
     port_security: str = "none"
     dns_hosts_dir: str = ""
+    dhcp_lease_file: str = ""
     static_hosts: Tuple[Tuple[str, str], ...] = ()          # (mac, ip)
 
     @property
@@ -420,6 +426,7 @@ PARSERS: Dict[str, Callable] = {
     "gateway": _interface(4), "gateway6": _interface(6), "gateway_mac": _mac,
     "site_address": _optional_address, "dhcp_range": _range, "dns_domain": _domain,
     "port_security": _choice(*PORT_SECURITY), "dns_hosts_dir": str.strip,
+    "dhcp_lease_file": str.strip,
     "static_hosts": _static_hosts,
 }
 
@@ -519,6 +526,8 @@ def parse(raw: Dict[str, Optional[str]], source: Callable[[str], str] = lambda n
         _keys(values, fail)
     _site_services(values, fail)
     values["dns_hosts_dir"] = values.get("dns_hosts_dir") or DNS_HOSTS_DIR.format(node_id=node)
+    values["dhcp_lease_file"] = values.get("dhcp_lease_file") or \
+        DHCP_LEASE_FILE.format(node_id=node)
     return Options(**values)
 
 

@@ -159,10 +159,12 @@ PURPOSES = {
                             "host claiming a gateway address: dropped"),
     "services_local": (0x15, "DHCP replies and RAs from a container: local ports only"),
     # port_security = dhcp (pipeline_portsec.py); numbered apart from the site services'
-    "port_security": (0x20, "a secured local port's ARP/ND for an address it leased (or a "
-                            "static host's), and address-less probes: on as a local frame"),
+    "port_security": (0x20, "a secured local port's address-less probes (RFC 5227 ARP, DAD): "
+                            "on as a local frame"),
     "port_security_drop": (0x21, "the rest of a secured local port's ARP/ND: dropped, counted "
                                  "(its packet count)"),
+    "port_security_lease": (0x22, "a secured local port's ARP/ND for an address its MAC "
+                                  "leased (or a static host's): on as a local frame"),
 }
 TRANSIENT = ("learned_mac", "relay_reply", "nd_relay_reply")   # not audited: OVS or a
                                                                # timeout removes them

@@ -12,9 +12,11 @@ and OVN's port_security (arp.sha and arp.spa, nd.target, DAD from ::).
     PRIO_ALLOW  in_port=P + an allowed claim -> classified LOCAL, on to ARP as any local frame
     PRIO_DROP   in_port=P + ARP, NS or NA    -> dropped; its packet count is the port's drops
 
-Both sit above the port's other classify flows (overlay ports are never secured). Allow flows
-carry purpose port_security and the port, drops port_security_drop and the port: a port that
-leaves takes both by cookie (OVS reuses port numbers).
+Both sit above the port's other classify flows (overlay ports are never secured). The probe
+allows carry purpose port_security and the port, the drops port_security_drop and the port;
+the allows of a lease carry port_security_lease and the leased IPv4 address (its IPv6 ones
+too), so an audit finds the flows of a lease that ended while the controller was away. A port
+that leaves takes all of its flows (OVS reuses port numbers).
 """
 from typing import Iterable, List, Tuple
 
@@ -46,25 +48,32 @@ def port_flows(port: int) -> List[Flow]:
             _allow(port, {**_nd(NS), "ipv6_src": UNSPECIFIED})]
 
 
-def allow_flows(port: int, mac: str, ip: str) -> List[Flow]:
-    """What port may say for ip, held by mac."""
+def allow_flows(port: int, mac: str, ip: str, lease: str) -> List[Flow]:
+    """What port may say for ip, held by mac under the lease of IPv4 address lease."""
+    tag = cookie("port_security_lease", lease)
+    local = {"in_port": port}
     if ":" not in ip:
-        return [_allow(port, {"eth_type": ETH_TYPE_ARP, "arp_spa": ip, "arp_sha": mac})]
-    return [_allow(port, {**_nd(NS), "ipv6_src": ip}),
-            _allow(port, {**_nd(NA), "ipv6_nd_target": ip})]
+        return [flow(CLASSIFY, PRIO_ALLOW, tag,
+                     {**local, "eth_type": ETH_TYPE_ARP, "arp_spa": ip, "arp_sha": mac},
+                     **_LOCAL)]
+    return [flow(CLASSIFY, PRIO_ALLOW, tag, {**local, **_nd(NS), "ipv6_src": ip}, **_LOCAL),
+            flow(CLASSIFY, PRIO_ALLOW, tag, {**local, **_nd(NA), "ipv6_nd_target": ip},
+                 **_LOCAL)]
 
 
-def flows_for(ports: Iterable[int], holds: Iterable[Tuple[int, str, str]]) -> List[Flow]:
-    """Every port's drops and probes, and each (port, mac, ip) it holds."""
+def flows_for(ports: Iterable[int], holds: Iterable[Tuple[int, str, str, str]]) -> List[Flow]:
+    """Every port's drops and probes, and each (port, mac, ip, lease) it holds."""
     out = [f for port in sorted(ports) for f in port_flows(port)]
-    for port, mac, ip in sorted(holds):
-        out += allow_flows(port, mac, ip)
+    for port, mac, ip, lease in sorted(holds):
+        out += allow_flows(port, mac, ip, lease)
     return out
 
 
 def delete_port(port: int) -> List[DeleteFlows]:
     return [DeleteFlows(cookie("port_security", port=port)),
-            DeleteFlows(cookie("port_security_drop", port=port))]
+            DeleteFlows(cookie("port_security_drop", port=port)),
+            DeleteFlows(cookie("port_security_lease"), PURPOSE_MASK, CLASSIFY,
+                        (("in_port", port),))]
 
 
 def delete_flow(built: Flow) -> DeleteFlows:

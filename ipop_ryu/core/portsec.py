@@ -2,7 +2,9 @@
 
 A lease makes its address the port's (the port its client's DHCP request came in on); a
 release, an expiry or another client's lease of the address takes it away again, and a port
-that leaves the bridge loses all of its. Static hosts (static_hosts, and the site port's own
+that leaves the bridge loses all of its. Leases from dnsmasq's lease file (read at start: the
+controller restarted, its clients did not) are bound to their MAC on any local port until the
+client's next DHCP exchange pins its port, or they run out. Static hosts (static_hosts, and the site port's own
 site_address) may speak for their address from any local port, with their own MAC only.
 Each IPv4 address held brings its MAC's SLAAC addresses (EUI-64: fe80::/64 and gateway6's
 prefix), since those follow from the MAC as the lease follows from DHCP.
@@ -21,7 +23,7 @@ from .intents import Flow
 
 PORT_MASK = 0xFFFFFFFF                 # a per-port cookie's subject
 
-Hold = Tuple[int, str, str]         # (port, mac, ip)
+Hold = Tuple[int, str, str, str]    # (port, mac, ip, the IPv4 address of its lease)
 
 
 class PortSecurity:
@@ -34,6 +36,7 @@ class PortSecurity:
             static.append((site_mac_of(options.site_address), options.site_address))
         self.static: Tuple[Tuple[str, str], ...] = tuple(static)
         self.leases: Dict[str, Tuple[int, str]] = {}      # ip -> (port, mac)
+        self.restored: Dict[str, Tuple[str, float]] = {}  # ip -> (mac, until), from the file
         self._held: Optional[Set[Hold]] = None             # holds(), until a change
         self.installed: Set[Flow] = set()
         self.dropped: Dict[int, int] = {}                  # port -> packets, all time
@@ -42,11 +45,27 @@ class PortSecurity:
     # ---- what the ports may say ----------------------------------------------------------
     def lease(self, ip: str, mac: str, port: int):
         self.leases[ip] = (port, mac)
+        self.restored.pop(ip, None)
         self._held = None
 
     def revoke(self, ip: str):
         self.leases.pop(ip, None)
+        self.restored.pop(ip, None)
         self._held = None
+
+    def restore(self, ip: str, mac: str, until: float):
+        if ip not in self.leases:
+            self.restored[ip] = (mac, until)
+            self._held = None
+
+    def expire(self, now: float) -> bool:
+        """Restored leases that ran out without a renewal go; True if any did."""
+        gone = [ip for ip, (_, until) in self.restored.items() if until <= now]
+        for ip in gone:
+            del self.restored[ip]
+        if gone:
+            self._held = None
+        return bool(gone)
 
     def drop_gone_ports(self):
         self._held = None
@@ -67,10 +86,10 @@ class PortSecurity:
         out = set()
         for ip, (port, mac) in self.leases.items():
             if port in self.ports.local:
-                out.update((port, mac, address) for address in self._addresses(mac, ip))
-        for mac, ip in self.static:
+                out.update((port, mac, address, ip) for address in self._addresses(mac, ip))
+        for mac, ip in self.static + tuple((mac, ip) for ip, (mac, _) in self.restored.items()):
             for port in self.ports.local:
-                out.update((port, mac, address) for address in self._addresses(mac, ip))
+                out.update((port, mac, address, ip) for address in self._addresses(mac, ip))
         return sorted(out)
 
     def permits(self, port: int, ip: str, mac: str) -> bool:
@@ -78,7 +97,7 @@ class PortSecurity:
         if not self.enabled or port not in self.ports.local:    # (the gateway's own port too)
             return True
         if self._held is None:
-            self._held = set(self.holds())
+            self._held = {hold[:3] for hold in self.holds()}
             self._held_v6 = {(p, a) for p, _, a in self._held if ":" in a}
         address = str(ipaddress.ip_address(ip))
         if ":" in address:   # ND's flows check the address, not the MAC (a NA may carry none)
@@ -132,7 +151,7 @@ class PortSecurity:
                 "dropped_by_port": {names.get(port, str(port)): n
                                     for port, n in sorted(self.dropped.items())},
                 "refused": self.stats["port_security_refused"],
-                "leases": len(self.leases)}
+                "leases": len(self.leases), "restored": len(self.restored)}
 
     def port_of(self, ip: str) -> Optional[int]:
         held = self.leases.get(ip)

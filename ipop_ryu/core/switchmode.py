@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from . import pipeline, pipeline_nd, pipeline_services
+from . import lease_file, pipeline, pipeline_nd, pipeline_services
 from .config import Options
 from .intents import DeleteFlows, Flow, Meter, WriteFile
 from .gateway import GatewayWatch, hello_fields
@@ -171,6 +171,17 @@ class SwitchMode:
             self.portsec.revoke(ip)
         return self._portsec_changed() + self.neighbours.withdraw_local(ip, mac, self.clock())
 
+    def restore_leases(self, text: str) -> list:
+        """dnsmasq's lease file as the controller found it at start (port security: see
+        portsec.py)."""
+        leases, bad = lease_file.parse(text, self.wallclock())
+        self.stats["lease_file_unreadable_lines"] += bad
+        now = self.clock()
+        for lease in leases:
+            self.portsec.restore(lease.ip, lease.mac, now + lease.seconds_left)
+        self.stats["leases_restored"] += len(leases)
+        return self._portsec_changed()
+
     def _portsec_changed(self) -> list:
         out = self.portsec.changes()
         if out:
@@ -254,6 +265,8 @@ class SwitchMode:
         out += self._hosts_file()
         if self.portsec.enabled and self._count_drops.due(now):
             out.append(self.portsec.counter_request())
+            if self.portsec.expire(now):
+                out += self._portsec_changed()
         if self._summary.due(now):
             self._log_summary()
         return self._count_flows(out)

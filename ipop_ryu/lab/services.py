@@ -55,8 +55,7 @@ def setup_argv(lab, site, action="setup"):
 
 def dhcp_argv(lab, site):
     return [ipop_ryu(), "dhcp", "--config-file", config_path(lab, site), "--bridge",
-            site.bridge, "--lease-file", os.path.join(site.rundir, "dnsmasq.leases"),
-            "--user", "root"]  # the lab's files may sit in a directory only root reads
+            site.bridge, "--user", "root"]  # the lab's files may sit in a directory only root reads
 
 
 def setup(lab, site):

@@ -159,7 +159,8 @@ def services_allowed_ips(index, host_ips):
 
 
 def services_options(index, rundir):
-    """The [ipop] options of site i's services (its names in rundir/hosts)."""
+    """The [ipop] options of site i's services (its names and leases in rundir)."""
     return {"gateway": GATEWAY, "site_address": site_address(index),
             "dhcp_range": "-".join(dhcp_pool(index)),
-            "dns_hosts_dir": os.path.join(rundir, "hosts")}
+            "dns_hosts_dir": os.path.join(rundir, "hosts"),
+            "dhcp_lease_file": os.path.join(rundir, "dnsmasq.leases")}

@@ -94,3 +94,22 @@ def test_a_container_claiming_a_neighbours_address_is_dropped_and_counted(secure
         reaches(box, ips[victim.name], timeout=5)
     reaches(victim, ips[far_c.name], timeout=5)
     assert stats(a)["port_security"]["refused"] == 0, "the datapath dropped them all"
+
+
+def test_after_a_controller_restart_leased_containers_speak_before_they_renew(secured_lab,
+                                                                             containers):
+    """The restarted controller reads dnsmasq's lease file: once the stale flows of its old
+    run are gone (the graceful restart over), a container that did not renew still resolves
+    and reaches a host at another site."""
+    lab = secured_lab
+    here, there = containers("A"), containers("B")
+    ips = {box.name: box.wait_ipv4() for box in (here, there)}
+    reaches(here, ips[there.name])
+    lab.stop_controller("A")
+    lab.start_controller("A")
+    a = lab.sites["A"]
+    wait_for(lambda: not stats(a)["graceful_restart"]["active"], 60, "A's graceful restart")
+    assert stats(a)["port_security"]["restored"] >= 1
+    here.exec(["ip", "neigh", "flush", "dev", "eth0"])
+    reaches(here, ips[there.name], timeout=10)
+    assert ips[here.name] in arp_table(lab.sites["B"]), "learned again from its own ARP"

@@ -1,6 +1,7 @@
 """Port security (`port_security = dhcp`) on the simulated flow table: a port speaks only for
 what its MAC leased; the rest of its ARP and ND is dropped in the datapath, counted, never
 learned or announced; DHCP and address-less probes always pass."""
+import dataclasses
 import ipaddress
 
 from ipop_ryu.core import arp, nd
@@ -203,7 +204,7 @@ def test_the_drops_show_in_stats_metrics_and_ipop_ryu_stats():
     core.neighbours.names.claim("10.0.3.71", "-x", "B", 1.0)
     s = status.stats(core)
     assert s["port_security"] == {"mode": "dhcp", "dropped": 2, "refused": 0, "leases": 1,
-                                  "dropped_by_port": {"c33": 0, "c34": 2}}
+                                  "restored": 0, "dropped_by_port": {"c33": 0, "c34": 2}}
     assert s["names"]["known"] == 1 and s["names"]["refused"]["invalid"] == 1
     text = metrics.exposition(metrics.registry_for(core)).decode()
     assert 'ipop_port_security_dropped_total{node="A",port="c34"} 2.0' in text
@@ -212,3 +213,47 @@ def test_the_drops_show_in_stats_metrics_and_ipop_ryu_stats():
     assert "port security       1 leases; dropped 2 (c34 2), refused 0" in rendered
     assert "names               1 known, 1 in the hosts file; conflicts 0; refused invalid 1" \
         in rendered
+
+
+def test_leases_from_dnsmasqs_file_speak_until_renewed_or_run_out():
+    """The controller restarted, its containers did not: their leases (dnsmasq's file) may
+    speak with their own MAC from any local port until a DHCP exchange pins the port."""
+    core, table, clock = bridge()
+    now = clock()                       # the wall clock too, here
+    text = (f"{int(now) + 60} {mac_of(C33)} {C33} c33 01:{mac_of(C33)}\n"
+            f"{int(now) - 5} {mac_of(C34)} {C34} * *\n"               # ran out already
+            "duid 00:01:00:01:2c:00:00:00:02:00:00:00:00:01\n"
+            "0 02:00:00:00:00:09 fd00:3::9 c9 *\n"                       # DHCPv6: not ours
+            "junk line\n")
+    table.apply(core.restore_leases(text))
+    assert core.stats["leases_restored"] == 1 and core.stats["lease_file_unreadable_lines"] == 1
+    assert ports(table.process(1, garp(C33))) == [2]
+    assert ports(table.process(2, garp(C33))) == [1], "its port is not known yet"
+    assert table.process(2, garp(C33, mac_of(C34))) == [], "but only with its own MAC"
+    assert table.process(2, garp(C34)) == [], "an expired lease gives nothing"
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))          # it renews on port 1
+    assert table.process(2, garp(C33)) == [], "pinned to its port now"
+    assert ports(table.process(1, garp(C33))) == [2]
+    core2, table2, clock2 = bridge()
+    table2.apply(core2.restore_leases(text))
+    clock2.now += 61
+    table2.apply(core2.tick())
+    assert table2.process(1, garp(C33)) == [], "not renewed: it runs out"
+
+
+def test_a_lease_that_ended_while_the_controller_was_away_is_audited_away():
+    core, table, clock = bridge()
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))
+    assert ports(table.process(1, garp(C33))) == [2]
+    # a new controller on the same bridge, knowing no lease (nor any lease file)
+    clock2 = Clock(clock() + 1)
+    again = SwitchMode(dataclasses.replace(core.options, peer_hold_time=20), clock=clock2,
+                       wallclock=clock2)
+    table.apply(again.switch_connected(PORTS))
+    for _ in range(120):                 # past the graceful restart: stale flows go
+        clock2.now += 1
+        table.apply(again.tick())
+        table.answer(again)
+    assert not again.graceful.active
+    assert table.process(1, garp(C33)) == [], "its allow went with the audit"
+    assert ports(table.process(1, frame(who_has("0.0.0.0", C33, mac_of(C33))))) == [2]
