@@ -4,8 +4,10 @@ A lease makes its address the port's (the port its client's DHCP request came in
 release, an expiry or another client's lease of the address takes it away again, and a port
 that leaves the bridge loses all of its. Leases from dnsmasq's lease file (read at start: the
 controller restarted, its clients did not) are bound to their MAC on any local port until the
-client's next DHCP exchange pins its port, or they run out. Static hosts (static_hosts, and the site port's own
-site_address) may speak for their address from any local port, with their own MAC only.
+client's next DHCP exchange pins its port, or they run out. Static hosts (static_hosts, and
+the site port's own site_address) may speak for their address from any local port, with their
+own MAC only; the site port routes for the segment, so its IP may carry any source (its ARP
+and ND claims are checked as any host's).
 Each IPv4 address held brings its MAC's SLAAC addresses (EUI-64: fe80::/64 and gateway6's
 prefix), since those follow from the MAC as the lease follows from DHCP.
 
@@ -32,8 +34,10 @@ class PortSecurity:
         self.stats, self.ports = stats, ports
         self.prefix6 = options.gateway6.network if options.gateway6 is not None else None
         static = list(options.static_hosts)
+        self.router = None           # (mac, address) of the site port, which routes
         if options.site_address is not None:
-            static.append((site_mac_of(options.site_address), options.site_address))
+            self.router = (site_mac_of(options.site_address), options.site_address)
+            static.append(self.router)
         self.static: Tuple[Tuple[str, str], ...] = tuple(static)
         self.leases: Dict[str, Tuple[int, str]] = {}      # ip -> (port, mac)
         self.restored: Dict[str, Tuple[str, float]] = {}  # ip -> (mac, until), from the file
@@ -108,7 +112,7 @@ class PortSecurity:
     def flows(self) -> List[Flow]:
         if not self.enabled:
             return []
-        return pipeline_portsec.flows_for(self.ports.local, self.holds())
+        return pipeline_portsec.flows_for(self.ports.local, self.holds(), self.router)
 
     def mark_installed(self):
         """The bridge was given flows() whole (a connect, a port change)."""

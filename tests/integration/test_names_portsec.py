@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ipop_ryu.lab import lxc
-from ipop_ryu.lab.topology import mesh
+from ipop_ryu.lab.topology import UPSTREAM_IP, mesh
 
 from .conftest import module_lab
 from .util import arp_table, stats, wait_for
@@ -93,6 +93,7 @@ def test_a_container_claiming_a_neighbours_address_is_dropped_and_counted(secure
     for box in (far_b, far_c, thief):
         reaches(box, ips[victim.name], timeout=5)
     reaches(victim, ips[far_c.name], timeout=5)
+    reaches(victim, UPSTREAM_IP, timeout=5)       # back through the NAT: by the site port
     assert stats(a)["port_security"]["refused"] == 0, "the datapath dropped them all"
 
 

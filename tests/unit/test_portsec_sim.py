@@ -257,3 +257,52 @@ def test_a_lease_that_ended_while_the_controller_was_away_is_audited_away():
     assert not again.graceful.active
     assert table.process(1, garp(C33)) == [], "its allow went with the audit"
     assert ports(table.process(1, frame(who_has("0.0.0.0", C33, mac_of(C33))))) == [2]
+
+
+def ipv4(src, mac, dst="10.0.3.1", dst_mac="02:49:50:4f:50:01"):
+    return {**ethernet(mac, dst_mac), "ip_proto": 1, "ipv4_src": src, "ipv4_dst": dst}
+
+
+def ipv6(src, mac, dst="fd00:3::1", dst_mac="02:49:50:4f:50:01"):
+    return {**ethernet(mac, dst_mac, nd.ETH_TYPE_IPV6), "ip_proto": 58, "icmpv6_type": 128,
+            "ipv6_src": src, "ipv6_dst": dst}
+
+
+def test_ip_from_a_port_only_from_what_it_leased():
+    """A source guard: before its lease a port's IP is dropped (the gateway MAC is known to
+    all: a spoofed source would reach the NAT), after it only from its address and MAC."""
+    core, table, clock = bridge()
+    to_c34 = dict(dst=C34, dst_mac=mac_of(C34))
+    table.apply(core.lease_granted(C34, mac_of(C34), 2))
+    table.process(2, ipv4(C34, mac_of(C34)))                     # c34's MAC learned
+    assert table.process(1, ipv4(C33, mac_of(C33), **to_c34)) == [], "no lease yet"
+    table.apply(core.lease_granted(C33, mac_of(C33), 1))
+    assert ports(table.process(1, ipv4(C33, mac_of(C33), **to_c34))) == [2]
+    assert table.process(1, ipv4(C34, mac_of(C33), **to_c34)) == [], "another's source"
+    assert table.process(1, ipv4(C33, "02:00:00:00:66:66", **to_c34)) == [], "another MAC"
+    mine = slaac_of(GW6.network, mac_of(C33))
+    six = dict(dst=slaac_of(GW6.network, mac_of(C34)), dst_mac=mac_of(C34))
+    assert ports(table.process(1, ipv6(mine, mac_of(C33), **six))) == [2]
+    assert ports(table.process(1, ipv6(link_local_of(mac_of(C33)), mac_of(C33), **six))) == [2]
+    assert table.process(1, ipv6("fd00:3::99", mac_of(C33), **six)) == []
+    # an NA from its own source for another's target is still a claim: dropped
+    na = nd.build(nd.advertise(slaac_of(GW6.network, mac_of(C34)), mac_of(C33), "ff02::1",
+                               "33:33:00:00:00:01"))
+    spoof = dict(nd_fields(nd.parse(na)), ipv6_src=mine)
+    assert table.process(1, spoof) == []
+    assert dropped(core, table) == 5
+
+
+def test_the_site_port_routes_any_source_but_claims_only_its_own_address():
+    """The host's answers from the gateway address and the NAT's traffic back from the
+    internet leave by the site port: any IP source from its MAC; its ARP is checked."""
+    site = "10.0.3.2"
+    core, table, clock = bridge(site_address=site)
+    table.apply(core.lease_granted(C34, mac_of(C34), 2))
+    table.process(2, ipv4(C34, mac_of(C34)))                       # c34's MAC learned
+    to_c34 = dict(dst=C34, dst_mac=mac_of(C34))
+    for source in ("10.0.3.1", "198.51.100.1", site):
+        assert ports(table.process(1, ipv4(source, site_mac_of(site), **to_c34))) == [2]
+    assert table.process(1, garp("10.0.3.1", site_mac_of(site))) == [], "the gateway: no"
+    assert table.process(1, ipv4("198.51.100.1", mac_of(C33), **to_c34)) == [], \
+        "another MAC is no router"
