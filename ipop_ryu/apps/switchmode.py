@@ -17,8 +17,9 @@ from ipop_ryu.compat.framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_
 from ipop_ryu.core import icc, metrics, pipeline
 from ipop_ryu.core.config import OPTIONS, ConfigError, parse
 from ipop_ryu.core.intents import (IccSend, PacketOut, RequestAggregateStats,
-                                   RequestFlowStats)
+                                   RequestFlowStats, WriteFile)
 from ipop_ryu.core.switchmode import SwitchMode
+from ipop_ryu.host.files import write_atomically
 from ipop_ryu.ofp import packet_in
 from ipop_ryu.ofp.ryu13 import (BUNDLE_MIN, bundled, more_replies_follow, port_is_down,
                                 to_wire)
@@ -61,6 +62,8 @@ class SwitchModeApp(app_manager.RyuApp):
             raise SystemExit(2)
         packet_in.install()         # packet-ins parsed for in_port and the frame only
         self.core = SwitchMode(self.options)
+        if self.options.port_security != "none":
+            self._restore_leases()
         self.metrics_registry = metrics.registry_for(self.core)
         self.datapath = None
         self.sock = None
@@ -177,12 +180,38 @@ class SwitchModeApp(app_manager.RyuApp):
                 except OSError as exc:
                     self.core.stats["icc_send_errors"] += 1
                     self.logger.debug("ICC send to %s failed: %s", intent.peer, exc)
+            elif isinstance(intent, WriteFile):
+                self._write_file(intent)
             elif self.datapath is not None:
                 self._out += to_wire(self.datapath, intent)
                 if isinstance(intent, (RequestAggregateStats, RequestFlowStats)):
                     self._requests[self.datapath.xid] = intent   # the xid to_wire just used
                 if len(self._out) >= FLUSH_AT:
                     self._flush()
+
+    def _restore_leases(self):
+        """The site's DHCP leases from before we started: their hosts may speak at once."""
+        path = self.options.dhcp_lease_file
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return                      # no lease granted yet
+        except OSError as exc:
+            self.logger.warning("cannot read %s ([ipop] dhcp_lease_file): %s; leased hosts "
+                                "are let speak when they renew", path, exc.strerror)
+            return
+        self.core.restore_leases(text)  # the flows go with the pipeline when the bridge is in
+        self.logger.info("%d leases restored from %s", self.core.stats["leases_restored"], path)
+
+    def _write_file(self, intent):
+        try:
+            write_atomically(intent.path, intent.text)
+        except OSError as exc:
+            self.core.stats["file_write_errors"] += 1
+            if self.core.stats["file_write_errors"] == 1:    # once: it would repeat each change
+                self.logger.error("cannot write %s ([ipop] dns_hosts_dir): %s", intent.path,
+                                  exc.strerror or exc)
 
     def _sendto(self, data, addr):
         while True:

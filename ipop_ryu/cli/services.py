@@ -156,16 +156,14 @@ def check_bind(svc):
 
 def cmd_dhcp(args):
     svc = load(args.config_file, args.bridge)
-    lease_file = args.lease_file or host.LEASE_FILE.format(bridge=svc.bridge)
-    hosts_dir = args.hosts_dir or host.HOSTS_DIR.format(bridge=svc.bridge)
-    argv = host.dnsmasq_argv(svc, lease_file, hosts_dir, args.user or host.dnsmasq_user())
+    argv = host.dnsmasq_argv(svc, args.user or host.dnsmasq_user())
     if args.print:
         print(" ".join(map(host.quote, argv)))
         return 0
     argv[0] = host.find_dnsmasq()
     check_bind(svc)
-    os.makedirs(hosts_dir, exist_ok=True)
-    os.makedirs(os.path.dirname(os.path.abspath(lease_file)), exist_ok=True)
+    os.makedirs(svc.hosts_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(svc.lease_file)), exist_ok=True)
     sys.stdout.flush()
     os.execv(argv[0], argv)
 
@@ -198,15 +196,12 @@ def register(sub):
     dhcp = sub.add_parser(
         "dhcp", help="run dnsmasq for a site's bridge (DHCP, names, RAs) in the foreground",
         description="Build dnsmasq's command line from the site's [ipop] options (dhcp_range, "
-                    "gateway, gateway6, dns_domain) and exec it in the foreground (the "
+                    "gateway, gateway6, dns_domain; other sites' hosts by name from the "
+                    "files the controller writes in dns_hosts_dir) and exec it in the "
+                    "foreground (the "
                     "ipop-ryu-dhcp@.service unit), or --print it.")
     dhcp.add_argument("--config-file", metavar="PATH", help="the site's file")
     dhcp.add_argument("--bridge", default="br0", help="the site's bridge (default br0)")
-    dhcp.add_argument("--lease-file", metavar="PATH",
-                      help=f"default {host.LEASE_FILE.format(bridge='BRIDGE')}")
-    dhcp.add_argument("--hosts-dir", metavar="DIR",
-                      help=f"names of the overlay's hosts, re-read on change (default "
-                           f"{host.HOSTS_DIR.format(bridge='BRIDGE')})")
     dhcp.add_argument("--user", help="dnsmasq drops to this user (default dnsmasq, or nobody)")
     dhcp.add_argument("--print", action="store_true", help="print the command line, run nothing")
     dhcp.set_defaults(func=cmd_dhcp)

@@ -139,6 +139,18 @@ def render_stats(stats):
                  f"{flows['flow_mods']} flow-mods sent"
                  + (f"; audits {flows['audits']}, repaired {flows['repaired']}, stale "
                     f"removed {flows['removed_stale']}" if "audits" in flows else ""))
+    portsec = stats.get("port_security") or {}
+    if portsec.get("mode") == "dhcp":
+        by_port = ", ".join(f"{p} {n}" for p, n in portsec["dropped_by_port"].items() if n)
+        lines.append(f"port security       {portsec['leases']} leases; dropped "
+                     f"{portsec['dropped']}{' (' + by_port + ')' if by_port else ''}, "
+                     f"refused {portsec['refused']}")
+    names = stats.get("names") or {}
+    if names.get("known"):
+        refused = {k: v for k, v in names["refused"].items() if v}
+        lines.append(f"names               {names['known']} known, {names['in_hosts_file']} "
+                     f"in the hosts file; conflicts {names['conflicts']}"
+                     + (f"; refused {_counts(refused)}" if refused else ""))
     graceful = stats.get("graceful_restart") or {}
     if graceful.get("active"):
         lines.append("graceful restart    deletions held, waiting for "

@@ -10,7 +10,7 @@ arp_timeout/3, and only if it was seen since its last announcement.
 """
 from typing import Dict, List
 
-from .icc import MAX_BINDINGS, bindings_batches
+from .icc import MAX_BINDINGS, bindings_fields
 from .neighbour_table import Entry
 from .timers import Every
 
@@ -20,10 +20,11 @@ REFRESH_SWEEP = 1.0           # how often local entries are checked for a due re
 
 class Announcer:
     def __init__(self, enabled: bool, arp_timeout: float, members, wallclock,
-                 is_router=lambda ip: False):
+                 is_router=lambda ip: False, name_of=lambda ip: None):
         self.enabled = enabled
         self.refresh_after = arp_timeout / 3.0
         self.members, self.wallclock, self.is_router = members, wallclock, is_router
+        self.name_of = name_of
         self.announced: Dict[str, float] = {}    # local ip -> when we last announced it
         self._new: Dict[str, Entry] = {}
         self._gone: Dict[str, None] = {}
@@ -56,10 +57,10 @@ class Announcer:
         out = []
         wall = self.wallclock()
         if self._new:
-            batch = [(e.ip, e.mac, max(0, int(wall - e.seen)), self.is_router(e.ip))
-                     for e in self._new.values()]
-            for bindings in bindings_batches(batch):
-                out += self.members.to_peers("bindings", bindings=bindings)
+            batch = [(e.ip, e.mac, max(0, int(wall - e.seen)), self.is_router(e.ip),
+                      self.name_of(e.ip)) for e in self._new.values()]
+            for fields in bindings_fields(batch):
+                out += self.members.to_peers("bindings", **fields)
             for ip in self._new:
                 self.announced[ip] = now
             self.members.stats["announced"] += len(self._new)

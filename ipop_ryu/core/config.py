@@ -13,6 +13,8 @@ from .icc import is_node_id
 from .keys import decode_key, pair_keys, public_key_of
 
 GATEWAY_MAC = "02:49:50:4f:50:01"     # locally administered, "IPOP" 01
+DNS_HOSTS_DIR = "/run/ipop-ryu/{node_id}.hosts"
+DHCP_LEASE_FILE = "/var/lib/misc/dnsmasq.ipop-{node_id}.leases"     # beside lxc-net's
 PORT_SECURITY = ("none", "dhcp")
 
 # name -> (default as written in a config file, help); docs/reference/options.md is made from it
@@ -66,6 +68,16 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
                        "this site's allowed_ips, clear of the gateway, site_address and every "
                        "other site's allowed_ips; empty = no DHCP"),
     "dns_domain": ("lxc", "the domain of the names the site's DHCP server gives out"),
+    "dns_hosts_dir": ("", "directory of the hosts file the controller writes (every host of "
+                          "another site that has a name: ADDRESS NAME NAME.dns_domain), "
+                          "dnsmasq's --hostsdir; empty = /run/ipop-ryu/NODE_ID.hosts"),
+    "dhcp_lease_file": ("", "dnsmasq's lease file (ipop-ryu dhcp's --dhcp-leasefile); the "
+                            "controller reads it at start, so that with port_security its "
+                            "leased hosts keep speaking before they renew; empty = "
+                            "/var/lib/misc/dnsmasq.ipop-NODE_ID.leases"),
+    "static_hosts": ("", "comma list MAC=IP of this site's hosts with fixed addresses: with "
+                         "port_security = dhcp they may speak for IP as if they had leased it "
+                         "(the site port's own site_address is always one)"),
     "port_security": ("none", "none, or dhcp: a local port speaks only for the addresses "
                               "its MAC leased"),
 }
@@ -122,6 +134,9 @@ class Options:
     dhcp_range: Optional["AddressRange"] = None
     dns_domain: str = "lxc"
     port_security: str = "none"
+    dns_hosts_dir: str = ""
+    dhcp_lease_file: str = ""
+    static_hosts: Tuple[Tuple[str, str], ...] = ()          # (mac, ip)
 
     @property
     def site_services(self) -> bool:
@@ -357,12 +372,38 @@ def _choice(*choices):
     return check
 
 
-def link_local_of(mac: str) -> str:
-    """fe80::/64 with the modified EUI-64 of mac (RFC 4291 appendix A), as SLAAC forms it."""
+def _static_hosts(text):
+    pairs = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        mac, equals, ip = part.partition("=")
+        if not equals:
+            raise ValueError(f"{part!r}: expected MAC=IP, e.g. 02:00:00:00:03:07=10.0.3.7")
+        try:
+            pairs.append((_mac(mac), _address(ip)))
+        except ValueError as exc:
+            raise ValueError(f"{part!r}: {exc}") from None
+    return tuple(pairs)
+
+
+def site_mac_of(site_address: str) -> str:
+    """The site port's MAC: stable per site (it follows site_address), locally administered,
+    not the gateway's."""
+    return "02:49:53:" + ":".join(f"{b:02x}" for b in
+                                  ipaddress.ip_address(site_address).packed[-3:])
+
+
+def slaac_of(network, mac: str) -> str:
+    """The address SLAAC forms in a /64 network from mac: its modified EUI-64 (RFC 4291
+    appendix A) as the interface identifier."""
     raw = bytearray(bytes.fromhex(mac.replace(":", "")))
     raw[0] ^= 0x02
     iid = bytes(raw[:3]) + b"\xff\xfe" + bytes(raw[3:])
-    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))
+    return str(ipaddress.IPv6Address(network.network_address.packed[:8] + iid))
+
+
+def link_local_of(mac: str) -> str:
+    """fe80::/64 with the modified EUI-64 of mac, as SLAAC forms it."""
+    return slaac_of(ipaddress.IPv6Network("fe80::/64"), mac)
 
 
 def _patterns(text):
@@ -384,7 +425,9 @@ PARSERS: Dict[str, Callable] = {
     "private_key_file": str.strip, "peers_file": str.strip,
     "gateway": _interface(4), "gateway6": _interface(6), "gateway_mac": _mac,
     "site_address": _optional_address, "dhcp_range": _range, "dns_domain": _domain,
-    "port_security": _choice(*PORT_SECURITY),
+    "port_security": _choice(*PORT_SECURITY), "dns_hosts_dir": str.strip,
+    "dhcp_lease_file": str.strip,
+    "static_hosts": _static_hosts,
 }
 
 PEER_KEYS = ("endpoint", "public_key", "allowed_ips", "wireguard_endpoint")
@@ -482,6 +525,9 @@ def parse(raw: Dict[str, Optional[str]], source: Callable[[str], str] = lambda n
     if values["icc"]:
         _keys(values, fail)
     _site_services(values, fail)
+    values["dns_hosts_dir"] = values.get("dns_hosts_dir") or DNS_HOSTS_DIR.format(node_id=node)
+    values["dhcp_lease_file"] = values.get("dhcp_lease_file") or \
+        DHCP_LEASE_FILE.format(node_id=node)
     return Options(**values)
 
 
@@ -507,6 +553,10 @@ def _site_services(values, fail):
             fail("site_address", f"{site} is not a host address of {network}")
         if own is not None and not own.allows(site):
             fail("site_address", f"{site} is outside this site's allowed_ips in "
+                                 f"{peers_file!r}")
+    for mac, ip in values.get("static_hosts", ()):
+        if own is not None and not own.allows(ip):
+            fail("static_hosts", f"{mac}={ip}: {ip} is outside this site's allowed_ips in "
                                  f"{peers_file!r}")
     pool = values.get("dhcp_range")
     if pool is None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from .arp import mac_to_str
+from .names import dns_label
 
 ETH_TYPE_IPV4, UDP = 0x0800, 17
 SERVER_PORT, CLIENT_PORT = 67, 68
@@ -142,10 +143,4 @@ def _fixed(options, code, size, convert):
 
 def _hostname(raw: Optional[bytes]) -> Optional[str]:
     """A hostname as a DNS label allows; anything else is not taken as a name."""
-    if not raw:
-        return None
-    text = raw.rstrip(b"\0").decode("ascii", "replace")
-    if not text or len(text) > 63 or not all(c.isalnum() or c == "-" for c in text) \
-            or text[0] == "-":
-        return None
-    return text.lower()
+    return dns_label(raw.rstrip(b"\0").decode("ascii", "replace")) if raw else None

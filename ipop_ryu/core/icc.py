@@ -31,6 +31,7 @@ SIG_LEN = 32
 MAX_DATAGRAM = 1400           # stays inside one underlay packet
 MIN_DATAGRAM = len(MAGIC) + SIG_LEN + 2
 MAX_BINDINGS = 64             # a 1400-byte datagram holds about 36 IPv4 [ip, mac] pairs
+MAX_NAME = 253                # a DNS name's length: anything longer is junk, not a name
 
 # drop reasons, in the order they are checked
 OVERSIZED, TRUNCATED, BAD_MAGIC, BAD_SIGNATURE, MALFORMED, BAD_VERSION, UNKNOWN_TYPE, \
@@ -115,6 +116,16 @@ def _batch(value):
     return isinstance(value, list) and 0 < len(value) <= MAX_BINDINGS
 
 
+def _name(value):
+    """a string of 1-253 characters: the host's name, taken only if it is a DNS label"""
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAME
+
+
+def _names(value):
+    """an object of 1-64 (MAX_BINDINGS) address: name pairs, each checked on its own"""
+    return isinstance(value, dict) and 0 < len(value) <= MAX_BINDINGS
+
+
 HEADER = {"v": _uint, "type": _text, "node": _node, "seq": _uint, "ts": _number}
 # message type -> its own fields; extra fields are ignored (forward compatibility)
 SCHEMAS: Dict[str, Dict] = {
@@ -129,9 +140,11 @@ SCHEMAS: Dict[str, Dict] = {
     "withdraw": {"ips": _batch},
 }
 # fields a message may carry, checked when present
+# (a site from before a field ignores it: parse_payload keeps only the fields it knows)
 OPTIONAL: Dict[str, Dict] = {
-    "arp_reply": {"age": _number},
-    "nd_reply": {"age": _number, "router": _true_or_false},
+    "arp_reply": {"age": _number, "name": _name},
+    "nd_reply": {"age": _number, "router": _true_or_false, "name": _name},
+    "bindings": {"names": _names},
 }
 # what each message says (the protocol reference, docs/reference/icc-messages.md, shows it)
 MEANINGS: Dict[str, str] = {
@@ -139,18 +152,22 @@ MEANINGS: Dict[str, str] = {
                    "their local ports",
     "arp_reply": "`node` owns `ip` at `mac`: the answer to an arp_request, or an announcement "
                  "(gratuitous ARP, a move); `age` says how long ago the owner last saw the host "
-                 "(the claim's time is `ts - age`)",
+                 "(the claim's time is `ts - age`); `name`: the host's name (its DHCP "
+                 "hostname), taken only from a site that may claim `ip`",
     "hello": "liveness, every hello_interval; `boot` changes when the sender restarts, so peers "
              "resend their entries; `gateway`, `gateway6` and `gateway_mac` (site services) say "
              "the sender's anycast gateway, which must be every site's (core/gateway.py)",
     "nd_request": "the IPv6 counterpart of arp_request: a host at `node` sends an NS for "
                   "`target_ip` (`sender_ip` `::`: a DAD probe, answered only by an owner)",
     "nd_reply": "the IPv6 counterpart of arp_reply: `node` owns `ip` at `mac`; `router` true: "
-                "its NA said it is a router (answers for it carry the R flag)",
+                "its NA said it is a router (answers for it carry the R flag); `name` as in "
+                "arp_reply",
     "bindings": "`node` owns each `[ip, mac]`, `[ip, mac, age]` or `[ip, mac, age, 1]` (1: an "
                 "IPv6 router): many claims in one datagram, IPv4 and IPv6 mixed, for syncs and "
                 "announcements; each binding is checked on its own, so a bad one (or an IPv6 "
-                "one at a controller from before ND) drops only itself",
+                "one at a controller from before ND) drops only itself; `names` maps some of "
+                "the addresses to their hosts' names (beside the list: a site from before "
+                "names ignores it, where a fifth item would make it drop the binding)",
     "sync_request": "send me your local hosts: answered with bindings batches, then sync_end",
     "sync_end": "the last datagram of a sync: `count` bindings were sent (a graceful restart "
                 "waits for it)",
@@ -190,11 +207,12 @@ def _routers(items) -> set:
             and item[3] == 1 and type(item[3]) is int and _ipv6(item[0])}
 
 
-def bindings_batches(bindings, room: int = MAX_DATAGRAM - 240):
-    """Split [(ip, mac), (ip, mac, age) or (ip, mac, age, router)...] into lists that each
-    fit one datagram (header and signature included: `room` bytes of JSON for the list) and
-    MAX_BINDINGS."""
-    batch, size = [], 2
+def bindings_fields(bindings, room: int = MAX_DATAGRAM - 240):
+    """Split [(ip, mac), (ip, mac, age), (ip, mac, age, router) or (ip, mac, age, router,
+    name)...] into the fields of bindings messages ({"bindings": [...], "names": {ip: name}},
+    names only if any) that each fit one datagram (header and signature included: `room`
+    bytes of JSON for the fields) and MAX_BINDINGS."""
+    batch, names, size = [], {}, 2
     for binding in bindings:
         if len(binding) > 3 and binding[3]:
             item = [binding[0], binding[1], int(binding[2]), 1]
@@ -202,14 +220,33 @@ def bindings_batches(bindings, room: int = MAX_DATAGRAM - 240):
             item = [binding[0], binding[1]]
         else:
             item = [binding[0], binding[1], int(binding[2])]
+        name = binding[4] if len(binding) > 4 else None
         length = len(item[0]) + len(item[1]) + 8 + sum(len(str(v)) + 1 for v in item[2:])
-        if batch and (size + length > room or len(batch) == MAX_BINDINGS):
-            yield batch
-            batch, size = [], 2
+        if name:
+            length += len(item[0]) + len(name) + 6            # "ip":"name",
+        names_room = _NAMES_FIELD if names or name else 0      # ,"names":{}
+        if batch and (size + length + names_room > room or len(batch) == MAX_BINDINGS):
+            yield _fields(batch, names)
+            batch, names, size = [], {}, 2
         batch.append(item)
+        if name:
+            names[item[0]] = name
         size += length
     if batch:
-        yield batch
+        yield _fields(batch, names)
+
+
+_NAMES_FIELD = len(',"names":{}')
+
+
+def _fields(batch, names) -> dict:
+    return {"bindings": batch, "names": names} if names else {"bindings": batch}
+
+
+def bindings_batches(bindings, room: int = MAX_DATAGRAM - 240):
+    """The binding lists of bindings_fields (no names)."""
+    for fields in bindings_fields(bindings, room):
+        yield fields["bindings"]
 
 
 def is_node_id(value) -> bool:
@@ -404,6 +441,9 @@ def parse_payload(payload: bytes) -> "Message":
     if msg_type == "bindings":
         fields["bindings"], fields["invalid"] = _valid_bindings(body["bindings"])
         fields["routers"] = _routers(body["bindings"]) & {b[0] for b in fields["bindings"]}
+        listed = {b[0] for b in fields["bindings"]}
+        fields["names"] = {ip: name for ip, name in fields.get("names", {}).items()
+                           if ip in listed and _name(name)}
     elif msg_type == "withdraw":
         fields["ips"] = [ip for ip in body["ips"] if _ip(ip)]
         fields["invalid"] = len(body["ips"]) - len(fields["ips"])

@@ -131,6 +131,14 @@ class PacketOut:
 
 
 @dataclass(frozen=True)
+class WriteFile:
+    """Replace the file at path with text, atomically (readers see the old file or the new,
+    never a part), making its directory if need be."""
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
 class IccSend:
     addr: Tuple[str, int]
     data: bytes

@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from .config import Options, read_key
 from .icc import (REPLAY, STALE, UNKNOWN_PEER, Codec, Drop, Link, Message, NodeCodec,
-                  bindings_batches, encode_payload)
+                  bindings_fields, encode_payload)
 from .intents import IccSend
 from .keys import decode_key, pair_keys
 from .peers import Peers, PeerState, RecentRefusals
@@ -223,7 +223,7 @@ class Membership:
         if name in self.syncs or now - self._sync_started.get(name, -1e9) < SYNC_REPEAT_AFTER:
             return []          # one at a time (a restarted peer's hello and sync_request)
         self._sync_started[name] = now
-        batches = deque(bindings_batches(self.local_bindings(now)))
+        batches = deque(bindings_fields(self.local_bindings(now)))
         self.syncs[name] = SyncJob(name, batches, now, Budget(SYNC_RATE, now, SYNC_BURST))
         self.stats["syncs_started"] += 1
         return self._pace(self.syncs[name], now)
@@ -231,9 +231,9 @@ class Membership:
     def _pace(self, job: SyncJob, now: float) -> List[IccSend]:
         out = []
         while job.batches and job.budget.take(now):
-            batch = job.batches.popleft()
-            job.sent += len(batch)
-            out += self.to_peer(job.peer, "bindings", bindings=batch)
+            fields = job.batches.popleft()
+            job.sent += len(fields["bindings"])
+            out += self.to_peer(job.peer, "bindings", **fields)
         if not job.batches:
             out += self.to_peer(job.peer, "sync_end", count=job.sent)
             self.stats["sync_entries_sent"] += job.sent

@@ -16,6 +16,8 @@ costs the same at 100,000 learned entries as at ten. Families (each with a `node
     ipop_nd_answered_total{by}                ipop_nd_relayed_total
     ipop_nd_dad_total{outcome}                ipop_neighbour_entries{family} (gauge)
     ipop_icc_not_allowed_total                ipop_reloads_total{outcome}
+    ipop_port_security_dropped_total{port}    ipop_port_security_refused_total
+    ipop_names_refused_total{reason}          ipop_names (gauge)
 
 (ipop_arp_entries counts both families, as it did before IPv6; ipop_neighbour_entries
 splits them.)
@@ -104,6 +106,15 @@ class SwitchModeCollector:
         ipv6 = s["table"]["ipv6"]
         yield gauge("ipop_neighbour_entries", "live learned entries by family", {
             "ipv4": s["table"]["entries"] - ipv6, "ipv6": ipv6}, "family")
+        portsec, names = s["port_security"], s["names"]
+        yield counter("ipop_port_security_dropped", "ARP and ND from local ports for addresses "
+                      "they did not lease, dropped in the datapath", portsec["dropped_by_port"],
+                      "port")
+        yield counter("ipop_port_security_refused", "such frames the controller got before "
+                      "the port's flows changed, not learned", portsec["refused"])
+        yield counter("ipop_names_refused", "hosts' names from peers not taken",
+                      names["refused"], "reason")
+        yield gauge("ipop_names", "hosts known by name (all sites)", names["known"])
         yield gauge("ipop_peer_up", "1 if the peer is up", {
             peer["name"]: 1 if peer["state"] == "up" else 0
             for peer in status.peers(self.core)}, "peer")

@@ -18,6 +18,7 @@ from .family import Requester, Sighting
 from .icc import Message
 from .intents import TABLE, Output, PacketOut
 from .membership import Membership
+from .names import Names
 from .pipeline import CAUGHT, FWD_ANY, delete_learned_mac
 from .ports import BridgePorts
 from .relay import CATCH_SPAN, RETRY_BUDGET, RETRY_FIRST, RETRY_MAX, Relayer  # noqa: F401
@@ -28,15 +29,18 @@ LOG = logging.getLogger("ipop_ryu")
 
 class Neighbours:
     def __init__(self, options: Options, stats: Counter, clock, wallclock,
-                 ports: BridgePorts, members: Membership):
+                 ports: BridgePorts, members: Membership,
+                 permits=lambda port, ip, mac: True):
         self.options, self.stats, self.clock, self.wallclock = options, stats, clock, wallclock
         self.node_id = options.node_id
         self.ports, self.members = ports, members
+        self.permits = permits        # port security: may this port speak for that address?
         self.table = NeighbourTable(options.node_id, options.arp_timeout)
         self.families = families()
         self.relayer = Relayer(options, stats, clock, ports, members, self.families)
+        self.names = Names(options.node_id, options.dns_domain, stats)
         self.announcer = Announcer(options.announce and options.icc, options.arp_timeout,
-                                   members, wallclock, self.is_router)
+                                   members, wallclock, self.is_router, self.names.name_of)
         # the anycast gateway is every site's own: never learned, announced or relayed
         self.gateway_ips = frozenset(options.gateway_addresses)
         self.gateway_mac = options.gateway_mac if options.site_services else None
@@ -72,6 +76,7 @@ class Neighbours:
         return self._family(ip).install(entry.ip, entry.mac, hard_timeout, now)
 
     def _forget(self, entry: Entry) -> list:
+        self.names.drop(entry.ip)
         family = self._family(entry.ip)
         family.learned_router(entry.ip, False)
         # a remote host withdrawn, aged out or its site gone: where the datapath learned its
@@ -100,11 +105,11 @@ class Neighbours:
         return self.table.of_node(self.node_id, self.clock())
 
     def local_bindings(self, now: float) -> Iterable:
-        """Our own hosts as (ip, mac, seconds since we last saw them, router), for a peer's
-        sync."""
+        """Our own hosts as (ip, mac, seconds since we last saw them, router, name), for a
+        peer's sync."""
         wall = self.wallclock()
-        return [(e.ip, e.mac, max(0, int(wall - e.seen)), self.is_router(e.ip))
-                for e in self.local_entries()]
+        return [(e.ip, e.mac, max(0, int(wall - e.seen)), self.is_router(e.ip),
+                 self.names.name_of(e.ip)) for e in self.local_entries()]
 
     def is_router(self, ip: str) -> bool:
         return self._family(ip).is_router(ip)
@@ -130,6 +135,10 @@ class Neighbours:
         if not self.ports.is_local(in_port):
             # only local ARP and ND is punted; anything else is a race with a port change
             self.stats["packet_in_not_local"] += 1
+            return []
+        if not seen.probe and not self.permits(in_port, seen.sender_ip, seen.sender_mac):
+            # the datapath drops these; this one left before the port's flows changed
+            self.stats["port_security_refused"] += 1
             return []
         now = self.clock()
         out = []
@@ -241,7 +250,8 @@ class Neighbours:
         NA, host moved)."""
         routers = {message["ip"]} if message.fields.get("router") else set()
         return self._binding(message.node, message["ip"], message["mac"],
-                             message.ts - message.fields.get("age", 0), now, routers)
+                             message.ts - message.fields.get("age", 0), now, routers,
+                             message.fields.get("name"))
 
     icc_arp_request = icc_request
     icc_arp_reply = icc_reply
@@ -252,15 +262,18 @@ class Neighbours:
         self.stats["icc_bindings_invalid"] += message["invalid"]
         self.stats["sync_entries_received"] += len(message["bindings"])
         answers, flows = [], []
+        names = message.fields.get("names", {})
         for ip, mac, age in message["bindings"]:
             for intent in self._binding(message.node, ip, mac, message.ts - age, now,
-                                        message["routers"]):
+                                        message["routers"], names.get(ip)):
                 (answers if isinstance(intent, PacketOut) else flows).append(intent)
         return answers + flows
 
     def _binding(self, node: str, ip: str, mac: str, seen: float, now: float,
-                 routers=frozenset()) -> list:
+                 routers=frozenset(), name=None) -> list:
         if not self.members.allows(node, ip):
+            if name is not None:
+                self.names.refused("not_allowed")
             return []
         if not self._learnable(ip, mac):
             self.stats["icc_ignored.not_learnable"] += 1
@@ -269,7 +282,11 @@ class Neighbours:
         flows += self._claim(ip, mac, node, seen, now)
         entry = self.table.get(ip, now)
         if entry is None or entry.mac != mac:
+            if name is not None:
+                self.names.refused("claim_lost")
             return flows             # the claim lost to a newer one
+        if name is not None and entry.node == node:
+            self.names.claim(ip, name, node, seen)
         family = self._family(ip)
         answers = []                 # the waiting hosts first, the responder flows after
         for requester in self.relayer.answered(ip).values():
@@ -326,6 +343,21 @@ class Neighbours:
                 out += self._forget(entry)
         return out
 
+    # ---- names ----------------------------------------------------------------------------
+    def local_name(self, ip: str, name, seen: float) -> None:
+        """A local host's name (its DHCP hostname): announced with it, refreshed or not."""
+        entry = self.table.get(ip, self.clock())
+        if entry is None or not entry.local:
+            return
+        known = self.names.name_of(ip)
+        self.names.claim(ip, name, self.node_id, seen)
+        if self.names.name_of(ip) != known:
+            self.announcer.learned(entry)          # peers hear the name in the next batch
+
+    def _name_field(self, ip: str) -> dict:
+        name = self.names.name_of(ip)
+        return {"name": name} if name else {}
+
     # ---- learning, moves and conflicts ------------------------------------------------------
     def _learnable(self, ip: str, mac: str) -> bool:
         """Never learn group MACs, nor addresses that cannot be a host's here, nor the
@@ -375,7 +407,8 @@ class Neighbours:
         moved = old is not None and (old.node != self.node_id or old.mac != mac)
         if moved or (seen.gratuitous and (old is None or old.port != port)):
             self.stats["announcements_sent"] += 1      # at once: every site must learn a move
-            out += self.members.to_peers(family.reply_type, **family.claim(ip, mac))
+            out += self.members.to_peers(family.reply_type, **family.claim(ip, mac),
+                                         **self._name_field(ip))
             self.announcer.announced[ip] = now
         elif old is None or old.port != port:
             self.announcer.learned(self.table.get(ip, now))
@@ -419,6 +452,8 @@ class Neighbours:
 
     def _learn(self, ip, mac, node, port, now, seen) -> list:
         what, old, new = self.table.learn(ip, mac, node, port, now, seen)
+        if old is not None and (old.node, old.mac) != (node, mac):
+            self.names.drop(ip)         # another host now: its name comes with its claim
         out = []
         if what != REFRESHED:
             self.stats["entries_learned"] += 1

@@ -49,7 +49,8 @@ def _declare(*rows) -> Tuple[Table, ...]:
 
 TABLES = _declare(
     ("classify", "in_port -> metadata LOCAL or OVERLAY; packet-outs from the controller skip "
-                 "to fwd_any (never learned from, never punted again)", ("arp", "fwd_any")),
+                 "to fwd_any (never learned from, never punted again); port_security: a "
+                 "local port's ARP/ND only for addresses it leased", ("arp", "fwd_any")),
     # resubmit to fwd_local delivers to local ports only (fwd_any: a local reply forwarded),
     # and the goto to punt copies the frame to the controller, to learn from and relay as ICC
     ("arp", "neighbour resolution (ARP and IPv6 ND): overlay broadcasts dropped, responders for "
@@ -157,6 +158,13 @@ PURPOSES = {
     "services_drop": (0x14, "DHCP, RS/RA and gateway frames from the overlay, and a local "
                             "host claiming a gateway address: dropped"),
     "services_local": (0x15, "DHCP replies and RAs from a container: local ports only"),
+    # port_security = dhcp (pipeline_portsec.py); numbered apart from the site services'
+    "port_security": (0x20, "a secured local port's address-less probes (RFC 5227 ARP, DAD): "
+                            "on as a local frame"),
+    "port_security_drop": (0x21, "the rest of a secured local port's ARP/ND: dropped, counted "
+                                 "(its packet count)"),
+    "port_security_lease": (0x22, "a secured local port's ARP/ND for an address its MAC "
+                                  "leased (or a static host's): on as a local frame"),
 }
 TRANSIENT = ("learned_mac", "relay_reply", "nd_relay_reply")   # not audited: OVS or a
                                                                # timeout removes them

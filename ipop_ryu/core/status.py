@@ -187,6 +187,8 @@ def stats(core) -> dict:
             # peers whose hellos name another gateway: field -> [theirs, ours]
             "gateway_mismatch": {peer: {key: list(pair) for key, pair in fields.items()}
                                  for peer, fields in sorted(core.gateway.mismatched.items())}},
+        "port_security": core.portsec.status(),
+        "names": core.neighbours.names.status(),
         "errors": {k.split(".", 1)[1]: v for k, v in s.items() if k.startswith("internal_errors.")},
         "switch_errors": s["switch_errors"],
     }

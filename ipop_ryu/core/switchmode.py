@@ -12,18 +12,21 @@ a switch, so it is tested with plain function calls.
 """
 import dataclasses
 import logging
+import os
 import time
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from . import pipeline, pipeline_nd, pipeline_services
+from . import lease_file, pipeline, pipeline_nd, pipeline_services
 from .config import Options
-from .intents import DeleteFlows, Flow, Meter
+from .intents import DeleteFlows, Flow, Meter, WriteFile
 from .gateway import GatewayWatch, hello_fields
 from .leases import LeaseWatch
+from .names import HOSTS_FILE
 from .membership import Membership
 from .neighbours import RETRY_BUDGET, Neighbours  # noqa: F401  (RETRY_BUDGET: tests, docs)
 from .ports import BridgePorts
+from .portsec import PortSecurity
 from .reconcile import Reconciler, StaticSource
 from .neighbour_table import Entry
 from .timers import Every
@@ -31,6 +34,7 @@ from .timers import Every
 LOG = logging.getLogger("ipop_ryu")
 
 SUMMARY_INTERVAL = 10.0       # per-entry events log at DEBUG; INFO gets a summary this often
+DROP_POLL = 1.0               # how often port security's drop counts are read from the bridge
 # what a reload applies (peers, their keys and allowed_ips); any other option waits for a restart
 RELOADABLE = ("peers", "peers_file", "own", "icc_key", "icc_key_file", "private_key",
               "private_key_file")
@@ -54,10 +58,12 @@ class SwitchMode:
         self.bridge = BridgePorts(options.is_overlay_port)
         self.members = Membership(options, self.stats, clock, wallclock,
                                   local_bindings=lambda now: self.neighbours.local_bindings(now))
+        self.portsec = PortSecurity(options, self.stats, self.bridge)
         self.neighbours = Neighbours(options, self.stats, clock, wallclock, self.bridge,
-                                     self.members)
-        # site services: leases the site's DHCP server grants (None: no gateway, no DHCP)
-        self.leases = LeaseWatch(self.stats, clock, self.bridge, self.neighbours) \
+                                     self.members, self.portsec.permits)
+        # site services: leases the site's DHCP server grants (None: no gateway, no DHCP);
+        # each goes to the neighbours through learn_lease and withdraw_local here
+        self.leases = LeaseWatch(self.stats, clock, self.bridge, self) \
             if options.site_services else None
         self.reconciler = Reconciler(self.stats)
         self.reconciler.hold_deletes = self.members.graceful.active
@@ -70,6 +76,7 @@ class SwitchMode:
                           "hello": self.gateway.hello}
         self._summary = Every(SUMMARY_INTERVAL, clock() + SUMMARY_INTERVAL)
         self._deletes_again = [{} for _ in RELEARN_REPEATS]   # DeleteFlows -> when due
+        self._count_drops = Every(DROP_POLL)
         self._summarised = Counter()
 
     # the parts most callers ask for
@@ -100,7 +107,7 @@ class SwitchMode:
         out += pipeline.flood_flows(self.bridge.local, self.bridge.overlay)
         for port in self.bridge.local:
             out += pipeline.install_port_punt(port, rate)
-        return out
+        return out + self.portsec.flows()
 
     def _update_static_sources(self, static: list):
         by_purpose: Dict[str, list] = {}
@@ -119,7 +126,9 @@ class SwitchMode:
         what the datapath learned behind them, before we were here, goes)."""
         self.bridge.set(ports, down)
         self.neighbours.drop_gone_ports()
+        self.portsec.drop_gone_ports()
         static = self._static_flows()
+        self.portsec.mark_installed()
         self._update_static_sources(static)
         self.reconciler.reset()
         now = self.clock()
@@ -150,7 +159,52 @@ class SwitchMode:
         for port in set(self.bridge.names) - set(old):      # back (its link up again)
             self._repeat_no_more(pipeline.delete_learned_to_port(port))
         out += self.neighbours.drop_gone_ports(gone)
+        self.portsec.drop_gone_ports()
+        out += self.portsec.delete_ports(old_local - kept_local) + self.portsec.changes()
         self._update_static_sources(self._static_flows())
+        return self._outgoing(out)
+
+    # ---- leases (port security, names) ----------------------------------------------------
+    def learn_lease(self, ip: str, mac: str, port: int, now: float) -> list:
+        """The site's DHCP server acked ip to mac on port (LeaseWatch)."""
+        lease = self.leases.table.get(ip) if self.leases is not None else None
+        return self.lease_granted(ip, mac, port, lease.hostname if lease else None)
+
+    def withdraw_local(self, ip: str, mac: str, now: float) -> list:
+        """The lease of ip to mac ended: released, declined, expired or replaced."""
+        return self.lease_ended(ip, mac)
+
+    def lease_granted(self, ip: str, mac: str, port: int, hostname=None) -> list:
+        """ip is mac's on port: the port may speak for it (its flows go first: the host is
+        about to), the host is a local one announced to every peer, with its name if any."""
+        self.portsec.lease(ip, mac, port)
+        out = self._portsec_changed() + self.neighbours.learn_lease(ip, mac, port,
+                                                                      self.clock())
+        if hostname:
+            self.neighbours.local_name(ip, hostname, self.wallclock())
+        return out
+
+    def lease_ended(self, ip: str, mac: str) -> list:
+        """The port may no longer speak for ip, and the host is withdrawn everywhere."""
+        if self.portsec.leases.get(ip, (None, mac))[1] == mac:
+            self.portsec.revoke(ip)
+        return self._portsec_changed() + self.neighbours.withdraw_local(ip, mac, self.clock())
+
+    def restore_leases(self, text: str) -> list:
+        """dnsmasq's lease file as the controller found it at start (port security: see
+        portsec.py)."""
+        leases, bad = lease_file.parse(text, self.wallclock())
+        self.stats["lease_file_unreadable_lines"] += bad
+        now = self.clock()
+        for lease in leases:
+            self.portsec.restore(lease.ip, lease.mac, now + lease.seconds_left)
+        self.stats["leases_restored"] += len(leases)
+        return self._portsec_changed()
+
+    def _portsec_changed(self) -> list:
+        out = self.portsec.changes()
+        if out:
+            self._update_static_sources(self._static_flows())
         return self._outgoing(out)
 
     def aggregate_stats(self, request, flow_count: int, packet_count: int) -> list:
@@ -160,7 +214,10 @@ class SwitchMode:
 
     def flow_stats(self, request, flows: Iterable[Tuple[int, int, int, int]]) -> list:
         """The switch's answer to a RequestFlowStats: (cookie, table, priority, n_packets)."""
-        return self._outgoing(self.reconciler.flow_stats_reply(request, list(flows),
+        flows = list(flows)
+        if request == self.portsec.counter_request():
+            self.portsec.counted(flows)
+        return self._outgoing(self.reconciler.flow_stats_reply(request, flows,
                                                                   self.clock()))
 
     # ---- a reload --------------------------------------------------------------------------
@@ -224,9 +281,23 @@ class SwitchMode:
             LOG.info("graceful restart over after %.1fs: %d entries; stale flows go now",
                      now - self.started, len(self.table))
         out += self.reconciler.tick(now)
+        out += self._hosts_file()
+        if self.portsec.enabled and self._count_drops.due(now):
+            out.append(self.portsec.counter_request())
+            if self.portsec.expire(now):
+                out += self._portsec_changed()
         if self._summary.due(now):
             self._log_summary()
         return self._outgoing(out) + self._outgoing(self._deletes_due(now), repeat=False)
+
+    def _hosts_file(self) -> list:
+        """Other sites' hosts by name, for the site's dnsmasq (only where it runs one)."""
+        if not self.options.site_services:
+            return []
+        text = self.neighbours.names.due()
+        if text is None:
+            return []
+        return [WriteFile(os.path.join(self.options.dns_hosts_dir, HOSTS_FILE), text)]
 
     def _log_summary(self):
         delta = {k: self.stats[k] - self._summarised[k] for k in SUMMARY_COUNTERS}

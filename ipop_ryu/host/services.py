@@ -16,11 +16,11 @@ import shutil
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from ipop_ryu.core.config import site_mac_of
+
 from . import CommandError
 
 DEFAULT_SITE_PORT = "site0"     # not ipop*: overlay_ports' default would take it for a tunnel
-LEASE_FILE = "/var/lib/misc/dnsmasq.ipop-{bridge}.leases"   # beside lxc-net's
-HOSTS_DIR = "/run/ipop-ryu/{bridge}.hosts"                  # names the controller writes
 SAVED = "ipop-services-saved"   # bridge external_ids key: sysctls as they were before setup
 DNSMASQ_HINT = "dnsmasq not found: install it with `apt install dnsmasq-base`"
 
@@ -55,6 +55,8 @@ class Services:
     gateway6: Optional[ipaddress.IPv6Interface] = None
     dns_domain: str = "lxc"
     site_port: str = DEFAULT_SITE_PORT
+    hosts_dir: str = ""         # [ipop] dns_hosts_dir: the names the controller writes
+    lease_file: str = ""        # [ipop] dhcp_lease_file: the controller reads it at start
 
     @property
     def segment(self):
@@ -66,8 +68,7 @@ class Services:
 
     @property
     def site_mac(self):
-        """Stable per site (it follows site_address), locally administered, not the gateway's."""
-        return "02:49:53:" + ":".join(f"{b:02x}" for b in self.site_address.packed[-3:])
+        return site_mac_of(str(self.site_address))
 
     @property
     def table(self):
@@ -91,12 +92,13 @@ def services_of(options, path, bridge, site_port=DEFAULT_SITE_PORT):
                     dhcp_range=pool and (ipaddress.ip_address(pool.start),
                                          ipaddress.ip_address(pool.end)),
                     gateway6=options.gateway6, dns_domain=options.dns_domain,
-                    site_port=site_port)
+                    site_port=site_port, hosts_dir=options.dns_hosts_dir,
+                    lease_file=options.dhcp_lease_file)
 
 
 # --- dnsmasq ----------------------------------------------------------------------------------
 
-def dnsmasq_argv(svc, lease_file=None, hosts_dir=None, user="dnsmasq", program="dnsmasq"):
+def dnsmasq_argv(svc, user="dnsmasq", program="dnsmasq"):
     """dnsmasq as lxc-net runs it, bound to the bridge's own port only: DHCPv4 from the site's
     slice (router and DNS: the gateway), names under dns_domain, RAs for gateway6. Its ping
     check stays on (the default): an address some site's host holds answers and is skipped."""
@@ -114,8 +116,8 @@ def dnsmasq_argv(svc, lease_file=None, hosts_dir=None, user="dnsmasq", program="
             f"--dhcp-option=option:dns-server,{svc.gateway.ip}",
             f"--domain={domain}", f"--local=/{domain}/", "--expand-hosts",
             "--dhcp-authoritative", "--dhcp-no-override",
-            f"--dhcp-leasefile={lease_file or LEASE_FILE.format(bridge=svc.bridge)}",
-            f"--hostsdir={hosts_dir or HOSTS_DIR.format(bridge=svc.bridge)}"]
+            f"--dhcp-leasefile={svc.lease_file}",
+            f"--hostsdir={svc.hosts_dir}"]
     if svc.gateway6:
         # SLAAC only, from the link-local every site shares (gateway_mac's EUI-64)
         argv += ["--enable-ra", f"--dhcp-range=::,constructor:{svc.bridge},ra-stateless",

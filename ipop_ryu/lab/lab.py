@@ -378,7 +378,8 @@ class Lab:
                        "icc_port": ICC_PORT, "overlay_ports": "ipop*", **keys,
                        "arp_timeout": self.spec.arp_timeout,
                        "switch_address": site.controller_target[1:],   # punix:P -> unix:P
-                       **(services_options(site.index) if self.spec.services else {}),
+                       **(services_options(site.index, site.rundir)
+                          if self.spec.services else {}),
                        **self.spec.extra_options}
             lines = ["[DEFAULT]", "ofp_listen_host = 127.0.0.1", f"ofp_tcp_listen_port = {OF_PORT}",
                      f"wsapi_host = {site.underlay_ip}", "wsapi_port = 8080", "", "[ipop]"]

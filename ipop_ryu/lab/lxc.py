@@ -66,12 +66,21 @@ class LxcBase:
 
 
 class Container:
-    def __init__(self, base, lab, site, name):
+    def __init__(self, base, lab, site, name, send_hostname=False):
+        """send_hostname: its udhcpc sends its name (option 12), as Debian's and Ubuntu's
+        DHCP clients do by default and a busybox user asks with `udhcpc -x hostname:NAME`
+        (the template's bare udhcpc sends none, so lxc-net knows no name for it either)."""
         self.base, self.lab, self.site, self.name = base, lab, site, name
         self.dir = os.path.join(base.path, name)
         os.makedirs(self.dir)
         shutil.copytree(os.path.join(base.path, base.name, "rootfs"),
                         os.path.join(self.dir, "rootfs"), symlinks=True)
+        if send_hostname:
+            rcs = os.path.join(self.dir, "rootfs", "etc", "init.d", "rcS")
+            with open(rcs) as f:
+                text = f.read()
+            with open(rcs, "w") as f:
+                f.write(re.sub(r"(?m)^/bin/udhcpc$", f"/bin/udhcpc -x hostname:{name}", text))
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write(base.config_for(name, site.bridge))
         self.started = False

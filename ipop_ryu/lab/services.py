@@ -40,7 +40,8 @@ def config_path(lab, site):
     path = os.path.join(site.rundir, "services.conf")
     if not os.path.exists(path):
         lines = ["[ipop]", f"node_id = {site.name}", "icc = false"]
-        lines += [f"{k} = {v}" for k, v in services_options(site.index).items()]
+        options = services_options(site.index, site.rundir)
+        lines += [f"{k} = {v}" for k, v in options.items()]
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
     return path
@@ -54,9 +55,7 @@ def setup_argv(lab, site, action="setup"):
 
 def dhcp_argv(lab, site):
     return [ipop_ryu(), "dhcp", "--config-file", config_path(lab, site), "--bridge",
-            site.bridge, "--lease-file", os.path.join(site.rundir, "dnsmasq.leases"),
-            "--hosts-dir", os.path.join(site.rundir, "hosts"),
-            "--user", "root"]  # the lab's files may sit in a directory only root reads
+            site.bridge, "--user", "root"]  # the lab's files may sit in a directory only root reads
 
 
 def setup(lab, site):

@@ -1,5 +1,6 @@
 """Lab descriptions: sites, their container hosts, and which controller drives the bridges."""
 import ipaddress
+import os
 import string
 from dataclasses import dataclass, field
 
@@ -157,7 +158,9 @@ def services_allowed_ips(index, host_ips):
                      [part.strip() for part in ALLOWED_IPS.split(",")[1:]])
 
 
-def services_options(index):
-    """The [ipop] options of site i's services."""
+def services_options(index, rundir):
+    """The [ipop] options of site i's services (its names and leases in rundir)."""
     return {"gateway": GATEWAY, "site_address": site_address(index),
-            "dhcp_range": "-".join(dhcp_pool(index))}
+            "dhcp_range": "-".join(dhcp_pool(index)),
+            "dns_hosts_dir": os.path.join(rundir, "hosts"),
+            "dhcp_lease_file": os.path.join(rundir, "dnsmasq.leases")}

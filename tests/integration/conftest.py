@@ -55,6 +55,27 @@ def lab_factory(request):
         lab.down()
 
 
+def module_lab(spec):
+    """For a module-scoped fixture: `yield from module_lab(spec)` gives one lab that is up,
+    torn down after the module."""
+    lab = Lab(spec)
+    _session_suffixes.append(lab.suffix)
+    lab.up()
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def lxc_base():
+    """A private lxcpath with the busybox template container LXC tests copy from."""
+    from ipop_ryu.lab import lxc
+    base = lxc.LxcBase()
+    yield base
+    base.remove()
+
+
 def _print_logs(lab):
     for site in lab.sites.values():
         for path in (site.log_path, site.ovs.path("ovs-vswitchd", "log")):

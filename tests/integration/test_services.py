@@ -14,28 +14,16 @@ from ipop_ryu.lab.services import dhcp_argv
 from ipop_ryu.lab.topology import UPSTREAM_IP, dhcp_pool, mesh
 from ipop_ryu.lab.traffic import is_icmp
 
+from .conftest import module_lab
 from .util import wait_for
 
 pytestmark = pytest.mark.skipif(lxc.available() is not None, reason=str(lxc.available()))
 
 
 @pytest.fixture(scope="module")
-def lxc_base():
-    base = lxc.LxcBase()
-    yield base
-    base.remove()
-
-
-@pytest.fixture(scope="module")
 def services_lab():
     """One 3-site services lab for the module (each test undoes what it breaks)."""
-    from ipop_ryu.lab import Lab
-    from . import conftest
-    lab = Lab(mesh(3, 0, services=True))
-    conftest._session_suffixes.append(lab.suffix)
-    lab.up()
-    yield lab
-    lab.down()
+    yield from module_lab(mesh(3, 0, services=True))
 
 
 @pytest.fixture

@@ -4,11 +4,13 @@ where it comes out and how it was rewritten (as FAUCET's clib/fakeoftable.py doe
 Models what the pipeline uses: priority lookup per table (a tie is an error: an ambiguous
 pipeline), exact and (value, mask) matches, apply-actions in order (Output with OVS's rule that
 a frame never leaves by its in_port unless sent to IN_PORT, SetField, Move, Learn, Resubmit),
-meters (recorded, never dropping), write-metadata and goto-table; MACs match under masks.
+meters (recorded, never dropping), write-metadata and goto-table; MACs match under masks;
+each flow's packet count (what flow stats report). A flow replaced or deleted and added again
+starts from 0, as in OVS.
 OVS's prerequisite for writing nd_tll is enforced: the writing flow's own match must say
 icmpv6_type=136 (a set_field to 136 earlier in the same flow does not count), and an ND field
 is matched or written only by a flow whose match names the ND type. Not modelled: timeouts,
-counters, groups, vlan, buffering.
+byte counts, groups, vlan, buffering.
 """
 import socket
 
@@ -88,6 +90,17 @@ class FakeOFTable(FakeSwitch):
         super().__init__()
         self.to_controller = []          # (meter, packet) copies sent to the controller
         self.punted_metadata = []        # the metadata each copy carried (packet-in match)
+        self.packets = {}                # (table, priority, match) -> packets matched
+
+    def apply(self, intents):
+        intents = list(intents)
+        super().apply(intents)
+        for intent in intents:
+            if isinstance(intent, Flow):            # added or replaced: counts from 0
+                self.packets.pop(_key(intent), None)
+
+    def packet_count(self, flow) -> int:
+        return self.packets.get(_key(flow), 0)
 
     def tables(self):
         by_table = {}
@@ -126,6 +139,7 @@ class FakeOFTable(FakeSwitch):
         rule = self.lookup(table, packet)
         if rule is None:
             return                                   # a table miss drops, as OVS 1.3 does
+        self.packets[_key(rule)] = self.packets.get(_key(rule), 0) + 1
         if rule.meter is not None:
             packet["_meter"] = rule.meter
         for action in rule.actions:
@@ -191,6 +205,10 @@ def _matches(rule: Flow, packet: dict) -> bool:
         elif have != want:
             return False
     return True
+
+
+def _key(rule: Flow):
+    return (rule.table, rule.priority, rule.match_items)
 
 
 def _clean(packet: dict) -> dict:

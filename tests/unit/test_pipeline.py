@@ -93,19 +93,20 @@ def test_a_goto_is_accepted_exactly_where_the_declaration_allows_it():
 
 def test_every_flow_of_a_realistic_site_takes_only_declared_steps():
     """Both families, every purpose: the static pipeline of a site with local and overlay
-    ports and punt meters, responders (an IPv6 router too) and relay catch flows, and what
-    OVS learn writes. The fast-path builders bypass flow(), so each is checked here."""
+    ports and punt meters, port security with a lease, responders (an IPv6 router too) and
+    relay catch flows, and what OVS learn writes. The fast-path builders bypass flow(), so each is checked here."""
     from ipop_ryu.core.families import families
     from ipop_ryu.core.intents import Flow, Learn
     from ipop_ryu.core.switchmode import SwitchMode
     from .helpers import Clock, options
     clock = Clock()
     import ipaddress
-    core = SwitchMode(options("A", ["B"], punt_rate=50,
+    core = SwitchMode(options("A", ["B"], punt_rate=50, port_security="dhcp",
                               gateway=ipaddress.ip_interface("10.0.3.1/24"),
                               gateway6=ipaddress.ip_interface("fd00:3::1/64")),
                       clock=clock, wallclock=clock)
     built = core.switch_connected({1: "h3", 2: "h5", 10: "ipop-B", 0xFFFFFFFE: "br0"})
+    built += core.lease_granted("10.0.3.3", "02:00:00:00:00:03", 1)
     arp_family, nd_family = families()
     nd_family.learned_router("fd00::1", True)
     for fam, ip, requester in ((arp_family, "10.0.3.104", "10.0.3.5"),

@@ -245,9 +245,9 @@ def test_a_router_owner_is_answered_with_the_router_flag_at_every_site(sites):
     (_, answer), = a.table.process(2, frame(ns(H5, H7)))
     assert to_nd_frame(answer).flags == nd.FLAG_ROUTER | nd.FLAG_SOLICITED | nd.FLAG_OVERRIDE
     # a sync carries it too (a fourth element), and a later NA without it clears it
-    assert (H7, mac(H7), 0, True) in b.core.neighbours.local_bindings(clock())
+    assert (H7, mac(H7), 0, True, None) in b.core.neighbours.local_bindings(clock())
     b.send(1, nd.build(nd.advertise(H7, mac(H7), H3, mac(H3))))
-    assert (H7, mac(H7), 0, False) in b.core.neighbours.local_bindings(clock())
+    assert (H7, mac(H7), 0, False, None) in b.core.neighbours.local_bindings(clock())
 
 
 def test_bindings_carry_the_router_flag_of_ipv6_owners():

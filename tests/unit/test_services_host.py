@@ -19,7 +19,7 @@ def argv_of(commands):
 
 
 def test_dnsmasq_serves_the_bridge_port_only_from_the_site_pool():
-    argv = host.dnsmasq_argv(svc(), "/l", "/h", user="nobody")
+    argv = host.dnsmasq_argv(svc(dns_hosts_dir="/h", dhcp_lease_file="/l"), user="nobody")
     assert argv[0] == "dnsmasq" and "--keep-in-foreground" in argv
     assert {"--bind-interfaces", "--interface=br0", "--except-interface=lo",
             "--listen-address=10.0.3.1", "--dhcp-range=10.0.3.100,10.0.3.149,255.255.255.0",
@@ -31,7 +31,7 @@ def test_dnsmasq_serves_the_bridge_port_only_from_the_site_pool():
 
 
 def test_dnsmasq_sends_ras_for_gateway6_and_uses_dns_domain():
-    argv = host.dnsmasq_argv(svc(gateway6="fd00:3::1/64", dns_domain="example"), "/l", "/h")
+    argv = host.dnsmasq_argv(svc(gateway6="fd00:3::1/64", dns_domain="example"))
     assert "--enable-ra" in argv and "--dhcp-range=::,constructor:br0,ra-stateless" in argv
     assert "--domain=example" in argv and "--local=/example/" in argv
 
@@ -104,7 +104,11 @@ def test_dhcp_print(tmp_path, capsys):
     assert main(["dhcp", "--config-file", str(conf), "--print", "--user", "nobody"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("dnsmasq --keep-in-foreground") and "--interface=br0" in line
-    assert "--hostsdir=/run/ipop-ryu/br0.hosts" in line
+    assert "--hostsdir=/run/ipop-ryu/A.hosts" in line, "dns_hosts_dir's default"
+    assert "--dhcp-leasefile=/var/lib/misc/dnsmasq.ipop-A.leases" in line
+    conf.write_text(conf.read_text() + "dns_hosts_dir = /srv/names\n")
+    assert main(["dhcp", "--config-file", str(conf), "--print", "--user", "nobody"]) == 0
+    assert "--hostsdir=/srv/names" in capsys.readouterr().out, "the option: one place"
 
 
 def test_dhcp_bad_config_is_one_line(tmp_path, capsys):
