@@ -40,7 +40,8 @@ def config_path(lab, site):
     path = os.path.join(site.rundir, "services.conf")
     if not os.path.exists(path):
         lines = ["[ipop]", f"node_id = {site.name}", "icc = false"]
-        lines += [f"{k} = {v}" for k, v in services_options(site.index).items()]
+        options = services_options(site.index, lab.spec.ipv6)
+        lines += [f"{k} = {v}" for k, v in options.items()]
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
     return path
