@@ -46,6 +46,18 @@ class LxcBase:
             raise LxcError(f"lxc-create -t busybox: {(done.stderr or done.stdout).strip()}")
         with open(os.path.join(self.path, self.name, "config")) as f:
             self.config = f.read()
+        self._dhcp_script_ipv4_only()
+
+    def _dhcp_script_ipv4_only(self):
+        """The template's udhcpc script flushes every address of eth0 at each deconfig, the
+        IPv6 link-local included (udhcpc deconfigures at start): the container then sends no
+        router solicitation and gets SLAAC only from an unsolicited RA, if one comes. udhcpc
+        manages IPv4 alone, as distributions' DHCP clients do: flush that."""
+        path = os.path.join(self.path, self.name, "rootfs", "etc", "udhcpc", "default.script")
+        with open(path) as f:
+            script = f.read()
+        with open(path, "w") as f:
+            f.write(script.replace("ip addr flush dev", "ip -4 addr flush dev"))
 
     def config_for(self, name, link, hwaddr=None, static=None):
         """The template's config for a copy: its own rootfs and name, linked to `link`; the
