@@ -124,11 +124,14 @@ def test_a_container_gone_is_withdrawn_everywhere_within_a_second(services_lab, 
     lab = services_lab
     box = containers("A")
     ip, mac, port = box.wait_ipv4(), mac_of(box), box.port
+    ip6 = wait_for(lambda: slaac(box), 20, "its SLAAC address")
     for site in lab.sites.values():          # traffic from everywhere: learned MACs too
         pings(site, ip)
+        pings(site, ip6)
     peers = [s for s in lab.sites.values() if s is not box.site]
-    wait_for(lambda: all(answered(s, ip) for s in peers), 5, f"every site answers for {ip}")
-    addresses = sorted({a for s in peers for a in rows_of(s, mac)} | {ip})
+    wait_for(lambda: all(answered(s, a) for s in peers for a in (ip, ip6)), 5,
+             f"every site answers for {ip} and {ip6}")
+    addresses = sorted({a for s in peers for a in rows_of(s, mac)} | {ip, ip6})
     event, started, withdrawn = withdrawal(box, port, addresses,
                                            lambda: ENDINGS[ending](box, port))
     assert None not in withdrawn.values(), f"not withdrawn within 10 s: {withdrawn}"
@@ -361,7 +364,8 @@ def test_nothing_of_dhcp_ra_or_the_gateway_crosses_the_overlay_as_a_container_st
     try:
         box = containers("A")                        # boot, udhcpc, SLAAC ...
         ip = box.wait_ipv4()
-        wait_for(lambda: slaac(box), 20, "its SLAAC address")
+        wait_for(lambda: slaac(box), 20, "its SLAAC address", show=lambda: lab.exec(
+            box.ns, ["ip", "-6", "address", "show", "dev", "eth0"]).stdout)
         pings(box, there)                            # ... its first pings
         pings(box, UPSTREAM_IP)
         pings(box, wait_for(lambda: slaac(witness), 20, "the witness's SLAAC address"))
