@@ -47,9 +47,12 @@ def check(site, bridge, site_port=host.DEFAULT_SITE_PORT):
                         f"site's gateway answers with the same one): run {setup}")
     if svc.gateway6 and str(svc.gateway6) not in held:
         problems.append(f"{bridge} does not hold the IPv6 gateway {svc.gateway6}: run {setup}")
-    if str(svc.site_interface) not in (addresses(site_port) or set()):
-        problems.append(f"{site_port} does not hold site_address {svc.site_interface} (the "
-                        f"host's own source in the segment): run {setup}")
+    on_port = addresses(site_port) or set()
+    for name, interface in (("site_address", svc.site_interface),
+                            ("site_address6", svc.site_interface6)):
+        if interface and str(interface) not in on_port:
+            problems.append(f"{site_port} does not hold {name} {interface} (the host's own "
+                            f"source in the segment): run {setup}")
     wanted = {"net.ipv4.ip_forward": 1}
     if svc.gateway6:
         wanted["net.ipv6.conf.all.forwarding"] = 1
@@ -62,6 +65,10 @@ def check(site, bridge, site_port=host.DEFAULT_SITE_PORT):
         if read_sysctl(key) == 1:
             problems.append(f"{key} is on: the host would send ICMP redirects to containers "
                             f"for hosts they cannot reach directly; run sysctl -w {key}=0")
+    if read_sysctl("net.ipv4.conf.all.arp_ignore") == 0:
+        problems.append(f"net.ipv4.conf.all.arp_ignore is 0: with the userspace datapath the "
+                        f"kernel answers a container's ARP for the gateway with the MAC of its "
+                        f"veth, which no other site has; run {setup}")
     if not table_exists(svc):
         problems.append(f"no NAT for {svc.segment} (nftables table inet {svc.table} missing): "
                         f"run {setup}")

@@ -64,6 +64,8 @@ OPTIONS: Dict[str, Tuple[Optional[str], str]] = {
     "site_address": ("", "the site host's own address in gateway's segment, unique per site "
                          "(a local host like any container: the anycast address cannot be a "
                          "source)"),
+    "site_address6": ("", "with gateway6: the site host's own IPv6 address in gateway6's "
+                          "prefix, unique per site (as site_address)"),
     "dhcp_range": ("", "START-END of this site's DHCPv4 pool: inside gateway's prefix and "
                        "this site's allowed_ips, clear of the gateway, site_address and every "
                        "other site's allowed_ips; empty = no DHCP"),
@@ -131,6 +133,7 @@ class Options:
     gateway6: Optional[ipaddress.IPv6Interface] = None
     gateway_mac: str = GATEWAY_MAC
     site_address: Optional[str] = None
+    site_address6: Optional[str] = None
     dhcp_range: Optional["AddressRange"] = None
     dns_domain: str = "lxc"
     port_security: str = "none"
@@ -424,7 +427,8 @@ PARSERS: Dict[str, Callable] = {
     "overlay_subnet": _subnets, "switch_address": _switch_address,
     "private_key_file": str.strip, "peers_file": str.strip,
     "gateway": _interface(4), "gateway6": _interface(6), "gateway_mac": _mac,
-    "site_address": _optional_address, "dhcp_range": _range, "dns_domain": _domain,
+    "site_address": _optional_address, "site_address6": _optional_address,
+    "dhcp_range": _range, "dns_domain": _domain,
     "port_security": _choice(*PORT_SECURITY), "dns_hosts_dir": str.strip,
     "dhcp_lease_file": str.strip,
     "static_hosts": _static_hosts,
@@ -537,23 +541,16 @@ def _site_services(values, fail):
     for name in ("site_address", "dhcp_range", "gateway6"):
         if values.get(name) is not None and gateway is None:
             fail(name, "needs gateway (the segment's ADDRESS/PREFIX) to be set")
+    if values.get("site_address6") is not None and values.get("gateway6") is None:
+        fail("site_address6", "needs gateway6 (the segment's IPv6 ADDRESS/PREFIX) to be set")
     if gateway is None:
         return
-    network, own = gateway.network, values.get("own")
-    peers_file = values.get("peers_file")
+    own, peers_file = values.get("own"), values.get("peers_file")
     site = values.get("site_address")
-    if site is not None:
-        address = ipaddress.ip_address(site)
-        if address not in network:
-            fail("site_address", f"{site} is outside gateway's prefix {network}")
-        if address == gateway.ip:
-            fail("site_address", f"{site} is the gateway's address (the anycast address "
-                                 f"cannot be a source: give the site host its own)")
-        if address in (network.network_address, network.broadcast_address):
-            fail("site_address", f"{site} is not a host address of {network}")
-        if own is not None and not own.allows(site):
-            fail("site_address", f"{site} is outside this site's allowed_ips in "
-                                 f"{peers_file!r}")
+    for name, gw in (("site_address", gateway), ("site_address6", values.get("gateway6"))):
+        if values.get(name) is not None:
+            _site_address(name, values[name], gw, own, peers_file, fail)
+    network = gateway.network
     for mac, ip in values.get("static_hosts", ()):
         if own is not None and not own.allows(ip):
             fail("static_hosts", f"{mac}={ip}: {ip} is outside this site's allowed_ips in "
@@ -580,6 +577,20 @@ def _site_services(values, fail):
             where = f" in {peers_file!r}" if peers_file else ""
             fail("dhcp_range", f"{pool} overlaps [{peer.name}]'s allowed_ips {clash}{where}: "
                                f"each site serves its own slice of the segment")
+
+
+def _site_address(name, site, gateway, own, peers_file, fail):
+    network, address = gateway.network, ipaddress.ip_address(site)
+    which = "gateway6" if name == "site_address6" else "gateway"
+    if address not in network:
+        fail(name, f"{site} is outside {which}'s prefix {network}")
+    if address == gateway.ip:
+        fail(name, f"{site} is the gateway's address (the anycast address cannot be a "
+                   f"source: give the site host its own)")
+    if address.version == 4 and address in (network.network_address, network.broadcast_address):
+        fail(name, f"{site} is not a host address of {network}")
+    if own is not None and not own.allows(site):
+        fail(name, f"{site} is outside this site's allowed_ips in {peers_file!r}")
 
 
 def _cidrs(subnets: Subnets) -> str:

@@ -6,8 +6,8 @@ CLI runs them, --dry-run prints them and the unit tests read them.
 Why two ports: the gateway's address and MAC are the same at every site, so nothing the host
 originates may carry them (an answer would land at whichever site the replier is). The
 bridge's LOCAL port holds the gateway (as lxcbr0 held 10.0.3.1) with `noprefixroute`; the site
-port (an OVS internal port, its own MAC) holds site_address and the segment's route, so the
-host's own traffic into the segment leaves from site_address.
+port (an OVS internal port, its own MAC) holds site_address (and site_address6 with gateway6)
+and the segment's routes, so the host's own traffic into the segment leaves from them.
 """
 import ipaddress
 import json
@@ -53,6 +53,7 @@ class Services:
     site_address: ipaddress.IPv4Address
     dhcp_range: Optional[Tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]] = None
     gateway6: Optional[ipaddress.IPv6Interface] = None
+    site_address6: Optional[ipaddress.IPv6Address] = None     # set whenever gateway6 is
     dns_domain: str = "lxc"
     site_port: str = DEFAULT_SITE_PORT
     hosts_dir: str = ""         # [ipop] dns_hosts_dir: the names the controller writes
@@ -65,6 +66,11 @@ class Services:
     @property
     def site_interface(self):
         return ipaddress.ip_interface(f"{self.site_address}/{self.segment.prefixlen}")
+
+    @property
+    def site_interface6(self):
+        return self.site_address6 and ipaddress.ip_interface(
+            f"{self.site_address6}/{self.gateway6.network.prefixlen}")
 
     @property
     def site_mac(self):
@@ -86,12 +92,17 @@ def services_of(options, path, bridge, site_port=DEFAULT_SITE_PORT):
         raise missing("gateway", "10.0.3.1/24")
     if options.site_address is None:
         raise missing("site_address", "10.0.3.2")
+    if options.gateway6 is not None and options.site_address6 is None:
+        raise missing("site_address6", "fd00:3::2")
     pool = options.dhcp_range
     return Services(bridge=bridge, gateway=options.gateway, gateway_mac=options.gateway_mac,
                     site_address=ipaddress.ip_address(options.site_address),
                     dhcp_range=pool and (ipaddress.ip_address(pool.start),
                                          ipaddress.ip_address(pool.end)),
-                    gateway6=options.gateway6, dns_domain=options.dns_domain,
+                    gateway6=options.gateway6,
+                    site_address6=options.site_address6 and ipaddress.ip_address(
+                        options.site_address6),
+                    dns_domain=options.dns_domain,
                     site_port=site_port, hosts_dir=options.dns_hosts_dir,
                     lease_file=options.dhcp_lease_file)
 
@@ -101,7 +112,8 @@ def services_of(options, path, bridge, site_port=DEFAULT_SITE_PORT):
 def dnsmasq_argv(svc, user="dnsmasq", program="dnsmasq"):
     """dnsmasq as lxc-net runs it, bound to the bridge's own port only: DHCPv4 from the site's
     slice (router and DNS: the gateway), names under dns_domain, RAs for gateway6. Its ping
-    check stays on (the default): an address some site's host holds answers and is skipped."""
+    check stays on (the default) for the site's own hosts; the gateway's frames never cross,
+    so disjoint pools (checked by the controller) keep other sites' addresses out."""
     if svc.dhcp_range is None:
         raise CommandError(f"no dhcp_range for bridge {svc.bridge}: set [ipop] dhcp_range = "
                            f"START-END (this site's own slice of {svc.segment})")
@@ -152,8 +164,12 @@ def sysctls(svc):
     a host it cannot ARP for (the seed's "ICMP redirect" issue). arp_ignore=1 / arp_announce=2:
     the two ports share one L2 segment, so each answers ARP only for its own address and asks
     from it. rp_filter=2 (loose) on the bridge port: the segment's route is via the site port,
-    so a strict check would drop what containers send to the gateway."""
-    values = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.send_redirects": 0}
+    so a strict check would drop what containers send to the gateway. all.arp_ignore=1: with
+    the userspace datapath the kernel also receives what arrives on every port (a container's
+    veth is a plain interface to it) and would answer a container's ARP for the gateway with
+    that veth's own MAC, which means nothing at another site."""
+    values = {"net.ipv4.ip_forward": 1, "net.ipv4.conf.all.send_redirects": 0,
+              "net.ipv4.conf.all.arp_ignore": 1}
     for port in (svc.bridge, svc.site_port):
         values.update({f"net.ipv4.conf.{port}.send_redirects": 0,
                        f"net.ipv4.conf.{port}.arp_ignore": 1,
@@ -161,7 +177,8 @@ def sysctls(svc):
     values[f"net.ipv4.conf.{svc.bridge}.rp_filter"] = 2
     if svc.gateway6:
         values["net.ipv6.conf.all.forwarding"] = 1
-        values[f"net.ipv6.conf.{svc.bridge}.disable_ipv6"] = 0
+        for port in (svc.bridge, svc.site_port):
+            values[f"net.ipv6.conf.{port}.disable_ipv6"] = 0
     return values
 
 
@@ -205,8 +222,11 @@ def setup_commands(svc, uplink, saved):
         cmd("ip", "address", "replace", str(svc.site_interface), "dev", port),
     ]
     if svc.gateway6:
+        # the site address: DAD on, as a container's (the overlay's DAD guards it too)
         commands += [cmd("ip", "-6", "address", "replace", str(svc.gateway6), "dev", br,
                          "noprefixroute", "nodad"),
+                     cmd("ip", "-6", "address", "replace", str(svc.site_interface6), "dev",
+                         port),
                      cmd("ip", "-6", "route", "replace", str(svc.gateway6.network), "dev",
                          port)]
     # "add table" then "delete table": one atomic transaction that works whether or not it

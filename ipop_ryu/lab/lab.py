@@ -84,6 +84,7 @@ class Site:
     tunnel_ip: str = ""         # its WireGuard address (encrypted labs)
     wg_ifname: str = ""
     site_address: str = ""      # LabSpec(services=True): its own address in the segment
+    site_address6: str = ""     # and with ipv6, its IPv6 one
     uplink_ip: str = ""         # and towards the upstream (the source NAT gives containers)
 
     @property
@@ -157,6 +158,7 @@ class Lab:
                 site.tunnel_ip, site.wg_ifname = tunnel_ip(index), f"wg{self.suffix}{index}"
             if spec.services:
                 site.site_address, site.uplink_ip = site_address(index), uplink_ip(index)
+                site.site_address6 = host_ipv6(site.site_address) if spec.ipv6 else ""
             if spec.controller == "ipop":
                 site.controller_target = "punix:" + os.path.join(
                     rundir, LISTENER.format(bridge=site.bridge))
@@ -378,7 +380,7 @@ class Lab:
                        "icc_port": ICC_PORT, "overlay_ports": "ipop*", **keys,
                        "arp_timeout": self.spec.arp_timeout,
                        "switch_address": site.controller_target[1:],   # punix:P -> unix:P
-                       **(services_options(site.index, site.rundir)
+                       **(services_options(site.index, site.rundir, self.spec.ipv6)
                           if self.spec.services else {}),
                        **self.spec.extra_options}
             lines = ["[DEFAULT]", "ofp_listen_host = 127.0.0.1", f"ofp_tcp_listen_port = {OF_PORT}",

@@ -46,16 +46,35 @@ class LxcBase:
             raise LxcError(f"lxc-create -t busybox: {(done.stderr or done.stdout).strip()}")
         with open(os.path.join(self.path, self.name, "config")) as f:
             self.config = f.read()
+        self._dhcp_script_ipv4_only()
 
-    def config_for(self, name, link):
+    def _dhcp_script_ipv4_only(self):
+        """The template's udhcpc script flushes every address of eth0 at each deconfig, the
+        IPv6 link-local included (udhcpc deconfigures at start): the container then sends no
+        router solicitation and gets SLAAC only from an unsolicited RA, if one comes. udhcpc
+        manages IPv4 alone, as distributions' DHCP clients do: flush that."""
+        path = os.path.join(self.path, self.name, "rootfs", "etc", "udhcpc", "default.script")
+        with open(path) as f:
+            script = f.read()
+        with open(path, "w") as f:
+            f.write(script.replace("ip addr flush dev", "ip -4 addr flush dev"))
+
+    def config_for(self, name, link, hwaddr=None, static=None):
         """The template's config for a copy: its own rootfs and name, linked to `link`; the
-        AppArmor profile unconfined (the profile LXC generates needs AppArmor in the kernel)."""
+        AppArmor profile unconfined (the profile LXC generates needs AppArmor in the kernel).
+        hwaddr: lxc.net.0.hwaddr (the same MAC each start, anywhere); static: (ADDRESS/PREFIX,
+        gateway) as lxc.net.0.ipv4.address and .gateway."""
         text = self.config.replace(os.path.join(self.path, self.name, "rootfs"),
                                    os.path.join(self.path, name, "rootfs"))
         text = re.sub(r'(?m)^lxc\.uts\.name = .*$', f'lxc.uts.name = "{name}"', text)
         text = re.sub(r"(?m)^lxc\.net\.0\.link = .*$", f"lxc.net.0.link = {link}", text)
         text = re.sub(r"(?m)^lxc\.apparmor\..*$\n?", "", text)
-        return text + "lxc.apparmor.profile = unconfined\n"
+        text += "lxc.apparmor.profile = unconfined\n"
+        if hwaddr:
+            text += f"lxc.net.0.hwaddr = {hwaddr}\n"
+        if static:
+            text += f"lxc.net.0.ipv4.address = {static[0]}\nlxc.net.0.ipv4.gateway = {static[1]}\n"
+        return text
 
     def new_name(self, prefix):
         self._count += 1
@@ -66,43 +85,59 @@ class LxcBase:
 
 
 class Container:
-    def __init__(self, base, lab, site, name, send_hostname=False):
-        """send_hostname: its udhcpc sends its name (option 12), as Debian's and Ubuntu's
-        DHCP clients do by default and a busybox user asks with `udhcpc -x hostname:NAME`
-        (the template's bare udhcpc sends none, so lxc-net knows no name for it either)."""
+    """hwaddr: its MAC (lxc.net.0.hwaddr), else one LXC picks at each start. static:
+    (ADDRESS/PREFIX, gateway) set by LXC, and the init's udhcpc taken out of rcS (as a user
+    of static addresses does: udhcpc's deconfig would flush the address). send_hostname: its
+    udhcpc sends its name (option 12), as Debian's and Ubuntu's DHCP clients do by default and
+    a busybox user asks with `udhcpc -x hostname:NAME` (the template's bare udhcpc sends none,
+    so lxc-net knows no name for it either)."""
+
+    def __init__(self, base, lab, site, name, hwaddr=None, static=None, send_hostname=False):
         self.base, self.lab, self.site, self.name = base, lab, site, name
         self.dir = os.path.join(base.path, name)
         os.makedirs(self.dir)
-        shutil.copytree(os.path.join(base.path, base.name, "rootfs"),
-                        os.path.join(self.dir, "rootfs"), symlinks=True)
-        if send_hostname:
-            rcs = os.path.join(self.dir, "rootfs", "etc", "init.d", "rcS")
+        rootfs = os.path.join(self.dir, "rootfs")
+        shutil.copytree(os.path.join(base.path, base.name, "rootfs"), rootfs, symlinks=True)
+        if static or send_hostname:
+            rcs = os.path.join(rootfs, "etc", "init.d", "rcS")
             with open(rcs) as f:
-                text = f.read()
+                script = f.read()
+            script = re.sub(r"(?m)^/bin/udhcpc.*\n", "", script) if static else \
+                re.sub(r"(?m)^/bin/udhcpc$", f"/bin/udhcpc -x hostname:{name}", script)
             with open(rcs, "w") as f:
-                f.write(re.sub(r"(?m)^/bin/udhcpc$", f"/bin/udhcpc -x hostname:{name}", text))
+                f.write(script)
         with open(os.path.join(self.dir, "config"), "w") as f:
-            f.write(base.config_for(name, site.bridge))
-        self.started = False
+            f.write(base.config_for(name, site.bridge, hwaddr, static))
+        self.started, self._pid = False, None
 
     def _lxc(self, tool, *args, check=True, timeout=30):
         return self.lab.exec(self.site.ns, [tool, "-P", self.base.path, "-n", self.name, *args],
                              check=check, timeout=timeout)
 
     def start(self):
+        self._pid = None
         done = self._lxc("lxc-start", "-o", os.path.join(self.dir, "lxc.log"), check=False)
         if done.returncode != 0:
             raise LxcError(f"lxc-start {self.name}: {(done.stderr or done.stdout).strip()}")
         self.started = True
         # the userspace datapath forwards partial checksums as they are: the container
         # computes its own (as the lab's namespace hosts do)
-        subprocess.run(["nsenter", "-t", str(self.pid), "-n", "ethtool", "-K", "eth0", "tx",
-                        "off"], capture_output=True, check=True)
+        subprocess.run(netns.exec_argv(self.ns, ["ethtool", "-K", "eth0", "tx", "off"]),
+                       capture_output=True, check=True)
         return self
 
     @property
+    def ns(self):
+        """Its network namespace, as the lab's exec, capture and ping_log take it: the host's
+        own tools (iputils ping -D, tcpdump, arping) run in it."""
+        return f"{netns.PID_NS}{self.pid}"
+
+    @property
     def pid(self):
-        return int(self._lxc("lxc-info", "-pH").stdout.strip())
+        """Its init's pid (asked once per start)."""
+        if self._pid is None:
+            self._pid = int(self._lxc("lxc-info", "-pH").stdout.strip())
+        return self._pid
 
     @property
     def port(self):
@@ -134,7 +169,7 @@ class Container:
     def stop(self, kill=True):
         if self.started:
             self._lxc("lxc-stop", *(["-k"] if kill else []), check=False, timeout=60)
-            self.started = False
+            self.started, self._pid = False, None
 
     def destroy(self):
         self.stop()

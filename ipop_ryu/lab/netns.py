@@ -52,7 +52,12 @@ def pids_by_ns():
     return _netns.ns_pids()
 
 
+PID_NS = "pid:"     # "pid:N": the network namespace of process N (an LXC container's)
+
+
 def exec_argv(ns, argv):
+    if ns.startswith(PID_NS):       # only its network: the host's programs, the host's files
+        return ["nsenter", "-t", ns[len(PID_NS):], "-n", *argv]
     return ["ip", "netns", "exec", ns, *argv]
 
 

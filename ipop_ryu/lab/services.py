@@ -40,7 +40,7 @@ def config_path(lab, site):
     path = os.path.join(site.rundir, "services.conf")
     if not os.path.exists(path):
         lines = ["[ipop]", f"node_id = {site.name}", "icc = false"]
-        options = services_options(site.index, site.rundir)
+        options = services_options(site.index, site.rundir, lab.spec.ipv6)
         lines += [f"{k} = {v}" for k, v in options.items()]
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")

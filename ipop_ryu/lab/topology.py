@@ -37,7 +37,8 @@ class LabSpec:
     # (default ALLOWED_IPS; None: no allowed_ips line, any address)
     encrypt: bool = False  # sites joined by WireGuard: VXLAN and ICC inside, on TUNNEL_NET
     services: bool = False  # each site the anycast gateway, its site address, dnsmasq (its
-    # own pool), NAT to its uplink, and an upstream at UPSTREAM_IP (see services_options)
+    # own pool), NAT to its uplink, and an upstream at UPSTREAM_IP (see services_options);
+    # with ipv6 also GATEWAY6's router advertisements and an IPv6 site address
 
     def validate(self):
         if self.controller not in CONTROLLERS:
@@ -124,6 +125,7 @@ def vni(index_a, index_b):
 
 # --- LabSpec(services=True): what lxc-net gave each host, per site -----------------------------
 GATEWAY = "10.0.3.1/24"         # the anycast gateway, the same at every site
+GATEWAY6 = "fd00:3::1/64"       # and its IPv6 one, with LabSpec(services=True, ipv6=True)
 UPSTREAM_IP = "198.51.100.1"    # the stand-in internet (TEST-NET-2), on the underlay's wire
 UPSTREAM_PREFIX = 24
 POOL_SIZE, POOL_BASE, POOL_STRIDE = 18, 130, 20     # site i's pool: .130+20i to .147+20i
@@ -158,9 +160,14 @@ def services_allowed_ips(index, host_ips):
                      [part.strip() for part in ALLOWED_IPS.split(",")[1:]])
 
 
-def services_options(index, rundir):
-    """The [ipop] options of site i's services (its names and leases in rundir)."""
-    return {"gateway": GATEWAY, "site_address": site_address(index),
-            "dhcp_range": "-".join(dhcp_pool(index)),
-            "dns_hosts_dir": os.path.join(rundir, "hosts"),
-            "dhcp_lease_file": os.path.join(rundir, "dnsmasq.leases")}
+def services_options(index, rundir, ipv6=False):
+    """The [ipop] options of site i's services (its names and leases in rundir); with ipv6,
+    router advertisements for CONTAINER_NET6 from GATEWAY6 and the site host's own address
+    there."""
+    options = {"gateway": GATEWAY, "site_address": site_address(index),
+               "dhcp_range": "-".join(dhcp_pool(index)),
+               "dns_hosts_dir": os.path.join(rundir, "hosts"),
+               "dhcp_lease_file": os.path.join(rundir, "dnsmasq.leases")}
+    if ipv6:
+        options.update(gateway6=GATEWAY6, site_address6=host_ipv6(site_address(index)))
+    return options

@@ -56,8 +56,8 @@ def lab_factory(request):
 
 
 def module_lab(spec):
-    """For a module-scoped fixture: `yield from module_lab(spec)` gives one lab that is up,
-    torn down after the module."""
+    """A lab up for a module-scoped fixture, down after: `yield from module_lab(spec)`
+    (each test of the module undoes what it breaks)."""
     lab = Lab(spec)
     _session_suffixes.append(lab.suffix)
     lab.up()
@@ -65,15 +65,6 @@ def module_lab(spec):
         yield lab
     finally:
         lab.down()
-
-
-@pytest.fixture(scope="module")
-def lxc_base():
-    """A private lxcpath with the busybox template container LXC tests copy from."""
-    from ipop_ryu.lab import lxc
-    base = lxc.LxcBase()
-    yield base
-    base.remove()
 
 
 def _print_logs(lab):
@@ -97,3 +88,33 @@ def _no_leftovers():
     procs = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
              if netns.process_marker(pid) in ours]
     assert not left and not procs, f"left over: namespaces {left}, processes {procs}"
+
+
+# --- real LXC containers (ipop_ryu/lab/lxc.py): a module using `containers` defines the
+# lab they run on as its fixture `services_lab`
+
+@pytest.fixture(scope="session")
+def lxc_base():
+    from ipop_ryu.lab import lxc
+    base = lxc.LxcBase()
+    yield base
+    base.remove()
+
+
+@pytest.fixture
+def containers(lxc_base, services_lab):
+    """start(site, **Container options) -> a running Container on that site; all stopped
+    and destroyed after."""
+    from ipop_ryu.lab import lxc
+    made = []
+
+    def start(site, **options):
+        site = services_lab.sites[site]
+        container = lxc.Container(lxc_base, services_lab, site,
+                                  lxc_base.new_name(f"c{services_lab.suffix}"), **options)
+        made.append(container)
+        return container.start()
+
+    yield start
+    for container in made:
+        container.destroy()

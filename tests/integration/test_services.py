@@ -1,7 +1,6 @@
 """Site services with real LXC busybox containers (issue 20): each site's bridge a drop-in for
 lxc-net. Three sites (LabSpec(services=True)); containers configured as LXC's users configure
 them (lxc.net.0.link = br0), their own init running udhcpc."""
-import ipaddress
 import itertools
 import os
 import sys
@@ -11,41 +10,19 @@ import pytest
 
 from ipop_ryu.lab import lxc
 from ipop_ryu.lab.services import dhcp_argv
-from ipop_ryu.lab.topology import UPSTREAM_IP, dhcp_pool, mesh
+from ipop_ryu.lab.topology import UPSTREAM_IP, mesh
 from ipop_ryu.lab.traffic import is_icmp
 
 from .conftest import module_lab
-from .util import wait_for
+from .util import in_pool, wait_for
 
 pytestmark = pytest.mark.skipif(lxc.available() is not None, reason=str(lxc.available()))
 
 
 @pytest.fixture(scope="module")
 def services_lab():
-    """One 3-site services lab for the module (each test undoes what it breaks)."""
+    """One 3-site services lab for the module."""
     yield from module_lab(mesh(3, 0, services=True))
-
-
-@pytest.fixture
-def containers(lxc_base, services_lab):
-    """start(site) -> a running Container on that site; all stopped and destroyed after."""
-    made = []
-
-    def start(site):
-        site = services_lab.sites[site]
-        container = lxc.Container(lxc_base, services_lab, site,
-                                  lxc_base.new_name(f"c{services_lab.suffix}"))
-        made.append(container)
-        return container.start()
-
-    yield start
-    for container in made:
-        container.destroy()
-
-
-def in_pool(ip, site):
-    first, last = map(ipaddress.ip_address, dhcp_pool(site.index))
-    return first <= ipaddress.ip_address(ip) <= last
 
 
 def ping(where, ip, timeout=20):
@@ -104,6 +81,8 @@ FAULTS = [
     ("redirects", ["sysctl", "-w", "net.ipv4.conf.all.send_redirects=1"],
      ["sysctl", "-w", "net.ipv4.conf.all.send_redirects=0"],
      "net.ipv4.conf.all.send_redirects is on"),
+    ("ARP from the ports' veths", ["sysctl", "-w", "net.ipv4.conf.all.arp_ignore=0"], None,
+     "net.ipv4.conf.all.arp_ignore is 0"),
     ("NAT", ["nft", "delete", "table", "inet", "ipop_br0"], None, "no NAT for 10.0.3.0/24"),
     ("site address", ["ip", "address", "flush", "dev", "site0"], None,
      "site0 does not hold site_address"),

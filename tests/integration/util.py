@@ -1,5 +1,6 @@
 """Polling helpers for the switch-mode integration tests."""
 import importlib.util
+import ipaddress
 import json
 import re
 import sys
@@ -157,3 +158,10 @@ def first_seen(cap, needle, after):
     times = [p["time"] for p in cap.packets()
              if p["time"] >= after and all(n in p["raw"] for n in needle)]
     return min(times, default=None)
+
+
+def in_pool(ip, site):
+    """ip lies in the site's DHCP pool (LabSpec(services=True))."""
+    from ipop_ryu.lab.topology import dhcp_pool
+    first, last = map(ipaddress.ip_address, dhcp_pool(site.index))
+    return first <= ipaddress.ip_address(ip) <= last

@@ -44,6 +44,13 @@ def test_a_full_site(peers_file):
     assert options.gateway_addresses == ("10.0.3.1", "fd00:3::1", "fe80::49:50ff:fe4f:5001")
 
 
+def test_an_ipv6_site_address_beside_gateway6():
+    options = site(gateway="10.0.3.1/24", gateway6="fd00:3::1/64", site_address="10.0.3.2",
+                   site_address6="fd00:3::2")
+    assert options.site_address6 == "fd00:3::2"
+    assert "fd00:3::2" not in options.gateway_addresses      # a host's like any other
+
+
 def test_link_local_flips_the_universal_bit():
     assert link_local_of("00:11:22:33:44:55") == "fe80::211:22ff:fe33:4455"
 
@@ -73,6 +80,14 @@ def test_link_local_flips_the_universal_bit():
     ({"gateway": "10.0.3.1/24", "site_address": "10.0.3.20",
       "dhcp_range": "10.0.3.10-10.0.3.99"}, "dhcp_range", "contains the site_address"),
     ({"gateway": "10.0.3.1/24", "dhcp_range": "fd00::1-fd00::9"}, "dhcp_range", "IPv4"),
+    ({"gateway": "10.0.3.1/24", "site_address6": "fd00:3::2"}, "site_address6",
+     "needs gateway6"),
+    ({"gateway": "10.0.3.1/24", "gateway6": "fd00:3::1/64", "site_address6": "fd00:4::2"},
+     "site_address6", "outside gateway6's prefix fd00:3::/64"),
+    ({"gateway": "10.0.3.1/24", "gateway6": "fd00:3::1/64", "site_address6": "fd00:3::1"},
+     "site_address6", "gateway's address"),
+    ({"gateway": "10.0.3.1/24", "gateway6": "fd00:3::1/64", "site_address6": "10.0.3.2"},
+     "site_address6", "outside"),
     ({"dns_domain": "bad domain"}, "dns_domain", "DNS domain"),
     ({"port_security": "strict"}, "port_security", "none or dhcp"),
 ])
@@ -88,6 +103,8 @@ def test_bad_values_name_option_and_file(raw, option, says):
     ({"dhcp_range": "10.0.3.10-10.0.3.70"}, "not inside this site's allowed_ips"),
     ({"dhcp_range": "10.0.3.2-10.0.3.9"}, ""),      # inside A's: accepted
     ({"site_address": "10.0.3.100"}, "outside this site's allowed_ips"),
+    ({"gateway6": "fd00:3::1/64", "site_address6": "fd00:3::2"},
+     "outside this site's allowed_ips"),      # A's allowed_ips hold no IPv6
 ])
 def test_own_allowed_ips(peers_file, raw, says):
     def build():

@@ -31,7 +31,8 @@ def test_dnsmasq_serves_the_bridge_port_only_from_the_site_pool():
 
 
 def test_dnsmasq_sends_ras_for_gateway6_and_uses_dns_domain():
-    argv = host.dnsmasq_argv(svc(gateway6="fd00:3::1/64", dns_domain="example"))
+    argv = host.dnsmasq_argv(svc(gateway6="fd00:3::1/64", site_address6="fd00:3::2",
+                                 dns_domain="example"))
     assert "--enable-ra" in argv and "--dhcp-range=::,constructor:br0,ra-stateless" in argv
     assert "--domain=example" in argv and "--local=/example/" in argv
 
@@ -58,7 +59,8 @@ def test_setup_puts_the_gateway_on_the_bridge_and_the_host_on_its_own_port():
     assert ["ip", "address", "replace", "10.0.3.2/24", "dev", "site0"] in argv
     for key in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0",
                 "net.ipv4.conf.br0.send_redirects=0", "net.ipv4.conf.site0.send_redirects=0",
-                "net.ipv4.conf.br0.arp_ignore=1", "net.ipv4.conf.br0.rp_filter=2"):
+                "net.ipv4.conf.br0.arp_ignore=1", "net.ipv4.conf.br0.rp_filter=2",
+                "net.ipv4.conf.all.arp_ignore=1"):  # no answer from a port's own veth
         assert ["sysctl", "-q", "-w", key] in argv
     assert not any("ipv6" in a for c in argv for a in c)
     nft = commands[-1]
@@ -69,11 +71,23 @@ def test_setup_puts_the_gateway_on_the_bridge_and_the_host_on_its_own_port():
 
 
 def test_setup_with_gateway6_forwards_and_masquerades_ipv6():
-    commands = host.setup_commands(svc(gateway6="fd00:3::1/64"), "eth9", {})
+    commands = host.setup_commands(svc(gateway6="fd00:3::1/64", site_address6="fd00:3::2"),
+                                   "eth9", {})
     argv = argv_of(commands)
     assert ["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"] in argv
+    # the host's own IPv6 source in the segment is the site port's, never the gateway's
+    for port in ("br0", "site0"):
+        assert ["sysctl", "-q", "-w", f"net.ipv6.conf.{port}.disable_ipv6=0"] in argv
+    assert ["ip", "-6", "address", "replace", "fd00:3::1/64", "dev", "br0", "noprefixroute",
+            "nodad"] in argv
+    assert ["ip", "-6", "address", "replace", "fd00:3::2/64", "dev", "site0"] in argv
     assert ["ip", "-6", "route", "replace", "fd00:3::/64", "dev", "site0"] in argv
     assert "ip6 saddr fd00:3::/64 ip6 daddr != fd00:3::/64 masquerade" in commands[-1].input
+
+
+def test_gateway6_needs_an_ipv6_site_address():
+    with pytest.raises(CommandError, match=r"site.conf: \[ipop\] site_address6 is not set"):
+        svc(gateway6="fd00:3::1/64")
 
 
 def test_teardown_removes_what_is_there_and_restores_the_sysctls():
