@@ -288,6 +288,9 @@ def services_body(section):
     drops = {k: v for k, v in (section.get("capture_drops") or {}).items() if v}
     if drops:
         notes.append(f"- frames dropped by the kernel before tcpdump read them: {drops}")
+    if section.get("other_frames"):
+        notes.append("- other frames across the overlay during the starts (not the target's): "
+                     + ", ".join(f"{k}: {v}" for k, v in sorted(section["other_frames"].items())))
     notes += [f"- round {i + 1} ({r['system']}): no {what} seen" for i, r in
               enumerate(section["rounds"]) for what in ("ack", "first_reply")
               if r.get(what) is None]

@@ -412,10 +412,18 @@ def _commit():
     """The checked-out commit, read from .git without running git."""
     git = os.path.join(REPO_ROOT, ".git")
     try:
+        if os.path.isfile(git):          # a worktree: "gitdir: <main>/.git/worktrees/<name>"
+            with open(git) as f:
+                git = f.read().split(":", 1)[1].strip()
+        common = git                     # branches live in the main repository's .git
+        if os.path.exists(os.path.join(git, "commondir")):
+            with open(os.path.join(git, "commondir")) as f:
+                common = os.path.normpath(os.path.join(git, f.read().strip()))
         with open(os.path.join(git, "HEAD")) as f:
             head = f.read().strip()
         if head.startswith("ref: "):
             ref = head[5:]
+            git = common
             path = os.path.join(git, ref)
             if os.path.exists(path):
                 with open(path) as f:
