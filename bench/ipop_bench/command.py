@@ -4,7 +4,7 @@ import os
 
 from ipop_ryu.cli import CommandError
 
-from . import report, runner
+from . import report, runner, services
 from . import systems as S
 from .scale import report as scale_report
 from .scale import run as scale_run
@@ -22,6 +22,13 @@ def _check_plots():
     """The plots' matplotlib is there: missing, the run stops before it starts, not after
     (ipop_ryu/cli/bench.py says what to install)."""
     import matplotlib  # noqa: F401
+
+
+def _preflight(*more):
+    """Stop before a run that cannot work here, in one line."""
+    problems = runner.preflight() + [p for p in more if p]
+    if problems:
+        raise CommandError("; ".join(problems))
 
 
 def run_scale(args):
@@ -42,18 +49,30 @@ def run_scale(args):
         kw["out"] = os.path.abspath(args.out)
     config = scale_run.ScaleConfig.smoke(**kw) if args.quick else scale_run.ScaleConfig(**kw)
     _check_plots()
-    problems = runner.preflight()
-    if problems:
-        raise CommandError("; ".join(problems))
+    _preflight()
     run_dir, doc = scale_run.run_scale(config)
     print(scale_report.console(doc))
     print(f"\nresults: {run_dir}/scale.json, scale.md, {', '.join(doc.get('plots', []))}")
     return 0
 
 
+def run_services(args):
+    kw = {"out": os.path.abspath(args.out)} if args.out else {}
+    config = services.ServicesConfig.smoke(**kw) if args.quick else services.ServicesConfig(**kw)
+    _preflight(services.unavailable())
+    run_dir, doc = services.run_services(config)
+    print(report.services_console(doc))
+    print(f"\nresults: {run_dir}/services.json, services.md")
+    return 0
+
+
 def run(args):
+    if args.scale and args.services:
+        raise CommandError("--scale and --services: one section at a time")
     if args.scale:
         return run_scale(args)
+    if args.services:
+        return run_services(args)
     if args.scale_n or args.scale_window is not None:
         raise CommandError("--scale-n and --scale-window go with --scale")
     kw = {}
@@ -91,9 +110,7 @@ def run(args):
     except ValueError as exc:
         raise CommandError(f"scale grid: {exc}")
     _check_plots()
-    problems = runner.preflight()
-    if problems:
-        raise CommandError("; ".join(problems))
+    _preflight()
     run_dir, doc = runner.run_bench(config)
     print(report.console(doc))
     print(f"\nresults: {run_dir}/results.json, results.md, "

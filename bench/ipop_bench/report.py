@@ -183,10 +183,20 @@ def markdown(doc, image_dir=""):
                       ("Controller capacity", capacity_lines(doc)),
                       *((f"Scale: {axis}", table and f"Medians.\n\n{table}")
                         for axis, table in scale),
+                      ("Site services (issue 20)", services_section(doc)),
                       ("Notes", notes(doc)),
                       ("Plots", "\n".join(f"![{name}]({os.path.join(image_dir, name)})"
                                           for name in doc.get("plots") or ())))
     return "\n".join(parts)
+
+
+def services_section(doc):
+    section = doc.get("services")
+    if not section:
+        return ""
+    if "failed" in section:
+        return f"FAILED: {section['failed']}"
+    return "\n".join(services_body(section)).rstrip()
 
 
 def sections(*titled):
@@ -203,6 +213,8 @@ def console(doc):
     targets = targets_table(doc)
     if targets:
         lines += ["", targets]
+    if doc.get("services") and "failed" not in doc["services"]:
+        lines += ["", targets_table(doc["services"])]
     return "\n".join(lines)
 
 
@@ -228,3 +240,80 @@ def publish(doc, run_dir, log=print):
     with open(README, "w") as f:
         f.write(text)
     log(f"published: {README}, {LATEST}/")
+
+
+# --- the site services section (issue 20; bench/ipop_bench/services.py) ----------------------
+
+SERVICES_ROWS = [   # (figure, label, unit, target text)
+    ("first_ping_s", "container start to first cross-site ping (DHCP included)", "s",
+     "<= 1.2x plain"),
+    ("start_to_ack_s", "  of which: start to the DHCP ACK", "s", ""),
+    ("ack_to_first_ping_s", "  of which: ACK to the first echo reply", "s", ""),
+    ("lxc_start_s", "lxc-start returns", "s", ""),
+    ("lease_to_responders_s", "lease (ACK) to a responder at every peer", "s",
+     "<= 1, before the first ARP"),
+    ("ack_to_first_arp_s", "ACK to the container's first ARP", "s", ""),
+    ("kill_withdrawn_s", "killed container (lxc-stop -k) to withdrawn everywhere", "s", "<= 1"),
+    ("lxc_stop_s", "lxc-stop -k returns", "s", ""),
+    ("move_gap_s", "host moved B<->C, 20/s ping: longest gap per try", "s", "<= 1 every try"),
+    ("egress_mbps", "egress through the NAT (iperf3 to the upstream)", "Mbit/s",
+     ">= 0.95x plain"),
+]
+
+
+def _stat_cell(s):
+    if not s or s.get("n", 0) == 0:
+        return "-"
+    return f"{num(s['median'])} / {num(s['p95'])} / {num(s['max'])} (n={s['n']})"
+
+
+def services_table(section):
+    figures = section["figures"]
+    rows = ["| metric | unit | ipop-ryu site | plain lxc-net host | target |",
+            "|---|---|---|---|---|"]
+    for key, label, unit, goal in SERVICES_ROWS:
+        f = figures.get(key, {})
+        rows.append(f"| {label} | {unit} | {_stat_cell(f.get('ipop'))} | "
+                    f"{_stat_cell(f.get('plain')) if 'plain' in f else 'n/a'} | {goal} |")
+    frames = section.get("frames") or {}
+    starts = len([r for r in section["rounds"] if r["system"] == "ipop"])
+    rows.append(f"| frames across the overlay in {starts} starts | frames | "
+                + ", ".join(f"{k} {v}" for k, v in frames.items()) + " | n/a | 0 but other |")
+    return "\n".join(rows)
+
+
+def services_body(section):
+    """The section's table, targets and notes (markdown lines, no title)."""
+    notes = [f"- {name}: FAILED: {reason}" for name, reason in section["errors"].items()]
+    drops = {k: v for k, v in (section.get("capture_drops") or {}).items() if v}
+    if drops:
+        notes.append(f"- frames dropped by the kernel before tcpdump read them: {drops}")
+    if section.get("other_frames"):
+        notes.append("- other frames across the overlay during the starts (not the target's): "
+                     + ", ".join(f"{k}: {v}" for k, v in sorted(section["other_frames"].items())))
+    notes += [f"- round {i + 1} ({r['system']}): no {what} seen" for i, r in
+              enumerate(section["rounds"]) for what in ("ack", "first_reply")
+              if r.get(what) is None]
+    return ["Cells: median / p95 / max (n). Lab " + section["lab"] + f", {section['wall_s']} s.",
+            "", services_table(section), "", targets_table(section), "",
+            *([("\n".join(notes)), ""] if notes else [])]
+
+
+def services_markdown(doc):
+    m = doc["machine"]
+    section = doc["services"]
+    parts = [f"# ipop-ryu bench: site services (issue 20), {doc['started']}", "",
+             f"{'Quick run (smoke test configuration). ' if section['config']['quick'] else ''}"
+             f"{m['cpus']} CPUs ({m['cpu']}), kernel {m['kernel']}, Python {m['python']}, "
+             f"commit {(m.get('commit') or '?')[:10]} (plus any uncommitted changes); load "
+             f"average at the end {m.get('load_at_end')}; wall time {doc['wall_s']} s. "
+             f"{section['config']['rounds']} container starts per system, "
+             f"{section['config']['moves']} moves, {section['config']['iperf_reps']} iperf3 "
+             f"runs per system; how each figure is measured: bench/README.md, section Site "
+             f"services.", ""]
+    return "\n".join(parts + services_body(section))
+
+
+def services_console(doc):
+    section = doc["services"]
+    return services_table(section) + "\n\n" + targets_table(section)

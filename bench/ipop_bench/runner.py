@@ -332,6 +332,9 @@ def run_bench(config):
             measured[key] = point
         scale[axis].append({"sites": n_sites, "hosts": hosts, "results": measured[key]})
 
+    services_doc = run_services_section(run) if "ipop" in config.systems and \
+        not config.quick else None
+
     doc = {
         "schema": SCHEMA,
         "started": started_at,
@@ -350,21 +353,45 @@ def run_bench(config):
         "targets": M.check_targets(results, scale=scale) if "ipop" in results else [],
         "labs": run.labs,
     }
+    if services_doc is not None:
+        doc["services"] = services_doc
     from . import plots, report      # matplotlib is imported only now
     doc["plots"] = plots.write_all(doc, run_dir, log=run.log)
     doc["wall_s"] = round(time.monotonic() - run.started, 1)
-    with open(os.path.join(run_dir, "results.json"), "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=False)
-        f.write("\n")
-    text = report.markdown(doc)
-    with open(os.path.join(run_dir, "results.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(run_dir, "bench.log"), "w") as f:
-        f.write("\n".join(run.log_lines) + "\n")
+    write_outputs(run, doc, "results.json", "results.md", report.markdown(doc), "bench.log")
     if config.publish:
         report.publish(doc, run_dir, log=run.log)
     run.log(f"done in {doc['wall_s']}s: {run_dir}")
     return run_dir, doc
+
+
+def write_outputs(run, doc, json_name, md_name, md_text, log_name):
+    """doc as OUT/<stamp>/json_name, the markdown as md_name, the run's log as log_name."""
+    with open(os.path.join(run.run_dir, json_name), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(run.run_dir, md_name), "w") as f:
+        f.write(md_text)
+    with open(os.path.join(run.run_dir, log_name), "w") as f:
+        f.write("\n".join(run.log_lines) + "\n")
+
+
+def run_services_section(run):
+    """The site services section (issue 20) of a full run, or None where LXC is missing;
+    its own figures and targets (services.py), or its failure."""
+    from . import services
+    missing = services.unavailable()
+    if missing:
+        run.log(f"site services: skipped ({missing})")
+        return None
+    run.log("site services (issue 20): LXC containers, 3 sites and a plain lxc-net host")
+    try:
+        return services.measure(services.ServicesConfig(), run.log)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        run.log(f"site services: FAILED ({reason})")
+        run.log_lines.append(traceback.format_exc())
+        return {"failed": reason}
 
 
 def machine():
@@ -385,10 +412,18 @@ def _commit():
     """The checked-out commit, read from .git without running git."""
     git = os.path.join(REPO_ROOT, ".git")
     try:
+        if os.path.isfile(git):          # a worktree: "gitdir: <main>/.git/worktrees/<name>"
+            with open(git) as f:
+                git = f.read().split(":", 1)[1].strip()
+        common = git                     # branches live in the main repository's .git
+        if os.path.exists(os.path.join(git, "commondir")):
+            with open(os.path.join(git, "commondir")) as f:
+                common = os.path.normpath(os.path.join(git, f.read().strip()))
         with open(os.path.join(git, "HEAD")) as f:
             head = f.read().strip()
         if head.startswith("ref: "):
             ref = head[5:]
+            git = common
             path = os.path.join(git, ref)
             if os.path.exists(path):
                 with open(path) as f:

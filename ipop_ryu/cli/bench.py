@@ -1,5 +1,5 @@
 """`ipop-ryu bench`: ipop-ryu against OVS NORMAL and Ryu simple_switch_13; `--scale`: one site
-fed N learned entries (see bench/README.md).
+fed N learned entries; `--services`: the site services section alone (see bench/README.md).
 
 The bench is a package of its own (bench/ipop_bench, distribution ipop-ryu-bench, with
 matplotlib): this module declares the arguments, so that `ipop-ryu bench --help` works without
@@ -39,6 +39,11 @@ def register(subparsers):
                         "with --quick: 2000)")
     p.add_argument("--scale-window", type=float, metavar="SECONDS",
                    help="--scale: idle CPU window after the feed (default 30; quick: 5)")
+    p.add_argument("--services", action="store_true",
+                   help="run only the site services section (issue 20): LXC containers on a "
+                        "3-site services lab against a plain lxc-net-style host (start to "
+                        "first ping, leases, kills, moves, NAT egress); writes services.json, "
+                        "services.md (a full run includes it)")
     p.add_argument("--no-publish", action="store_true",
                    help="do not copy the table and plots into bench/README.md and "
                         "bench/latest/ (only full runs into the default --out publish)")

@@ -114,7 +114,9 @@ class PingLog:
 # --- captures ---------------------------------------------------------------------------
 
 class Capture:
-    """tcpdump in a namespace for the duration of a with block; packets() parses the pcap."""
+    """tcpdump in a namespace for the duration of a with block; packets() parses the pcap.
+    OPTIONS: more tcpdump options (a subclass's: a short snapshot and a bigger buffer)."""
+    OPTIONS = ()
 
     def __init__(self, ns, iface, bpf_filter, path, env, max_packets=None, timeout=10.0):
         self.ns, self.iface, self.bpf_filter, self.path = ns, iface, bpf_filter, path
@@ -124,7 +126,8 @@ class Capture:
 
     def __enter__(self):
         # --immediate-mode: without it packets still in a TPACKET_V3 block are lost on stop.
-        argv = ["tcpdump", "-n", "-i", self.iface, "-U", "--immediate-mode", "-w", self.path]
+        argv = ["tcpdump", "-n", "-i", self.iface, "-U", "--immediate-mode", "-w", self.path,
+                *self.OPTIONS]
         if self.max_packets:
             argv += ["-c", str(self.max_packets)]
         if self.bpf_filter:
@@ -170,6 +173,11 @@ class Capture:
         if self._packets is None:
             self._packets = read_pcap(self.path) if os.path.exists(self.path) else []
         return self._packets
+
+    def dropped(self):
+        """Packets the kernel dropped before tcpdump read them (its summary, once stopped)."""
+        found = re.search(r"(\d+) packets? dropped by kernel", self._stderr())
+        return int(found.group(1)) if found else None
 
     def count(self, predicate=lambda p: True):
         return sum(1 for p in self.packets() if predicate(p))

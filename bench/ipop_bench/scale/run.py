@@ -496,13 +496,7 @@ def run_scale(config):
     except Exception as exc:       # a plot must not lose the numbers
         run.log(f"plot scale_cost.png failed: {type(exc).__name__}: {exc}")
     doc["wall_s"] = round(time.monotonic() - run.started, 1)
-    with open(os.path.join(run_dir, "scale.json"), "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    with open(os.path.join(run_dir, "scale.md"), "w") as f:
-        f.write(markdown(doc))
-    with open(os.path.join(run_dir, "scale.log"), "w") as f:
-        f.write("\n".join(run.log_lines) + "\n")
+    runner.write_outputs(run, doc, "scale.json", "scale.md", markdown(doc), "scale.log")
     run.log(f"done in {doc['wall_s']}s: {run_dir}")
     return run_dir, doc
 
